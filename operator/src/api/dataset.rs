@@ -1,0 +1,160 @@
+//! `Dataset`: a health data set, its legal frame, and the encrypted volume that holds it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Classification, Date, EgressRule, LocalSecretReference, VolumeSize};
+
+/// A health data set, its legal frame, and the encrypted volume that holds it.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "hygie.io",
+    version = "v1alpha1",
+    kind = "Dataset",
+    namespaced,
+    shortname = "ds",
+    category = "hygie",
+    status = "DatasetStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Classification", type_ = "string", json_path = ".spec.classification"),
+    printcolumn(name = "Profile", type_ = "string", json_path = ".spec.hostingProfile"),
+    printcolumn(name = "Size", type_ = "string", json_path = ".spec.storage.size"),
+    printcolumn(name = "Valid-Until", type_ = "string", json_path = ".spec.legal.validUntil"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetSpec {
+    /// The HostingProfile the data lives on. Immutable: moving data is a new Dataset.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("hostingProfile is immutable"))]
+    pub hosting_profile: String,
+    /// How sensitive the data is. Immutable: a reclassification is a new Dataset.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("classification is immutable"))]
+    pub classification: Classification,
+    /// The legal frame of the processing.
+    pub legal: LegalFrame,
+    /// Where the initial content comes from; absent means an empty volume to fill later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DatasetSource>,
+    /// Size of the encrypted volume.
+    pub storage: VolumeSize,
+    /// What happens to the volume and its key when the Dataset is deleted.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// The legal frame of the processing, as the data protection officer records it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LegalFrame {
+    /// The data controller (responsable de traitement).
+    #[schemars(length(min = 1))]
+    pub controller: String,
+    /// Why the data is processed.
+    #[schemars(length(min = 1))]
+    pub purpose: String,
+    /// The authorisation or reference methodology, such as `CNIL MR-004`.
+    #[schemars(length(min = 1))]
+    pub basis: String,
+    /// Last day of the authorisation; no workspace may outlive it.
+    pub valid_until: Date,
+}
+
+/// Where the initial content of the volume comes from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.s3) && has(self.persistentVolumeClaim))").message("a dataset has at most one source: s3 or persistentVolumeClaim"))]
+pub struct DatasetSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<ClaimSource>,
+}
+
+/// Objects copied once into the volume by an import Job.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Source {
+    /// HTTPS endpoint of the object store.
+    #[schemars(regex(pattern = "^https://"))]
+    pub endpoint: String,
+    #[schemars(length(min = 1))]
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Secret with keys `accessKeyId` and `secretAccessKey`.
+    pub credentials_secret_ref: LocalSecretReference,
+    /// Where the import Job may connect: the object store's addresses. Nothing else leaves.
+    #[schemars(length(min = 1))]
+    pub egress: Vec<EgressRule>,
+}
+
+/// An existing claim in the same namespace, cloned into the dataset's own volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSource {
+    #[schemars(length(min = 1))]
+    pub claim_name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    #[serde(default)]
+    pub on_delete: OnDelete,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum OnDelete {
+    /// Keep the volume and its key when the Dataset goes.
+    #[default]
+    Retain,
+    /// Delete the key first, making the volume unreadable, then the volume.
+    Shred,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DatasetPhase {
+    Pending,
+    Importing,
+    Ready,
+    Failed,
+    Expired,
+}
+
+/// What Hygie observed of the dataset.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<DatasetPhase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_claim_name: Option<String>,
+    /// Bytes copied by the import Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_bytes: Option<i64>,
+    /// Checksum of the imported content, as the import Job reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_checksum: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+impl Dataset {
+    /// Whether the dataset holds personal health data.
+    pub fn is_health_data(&self) -> bool {
+        self.spec.classification.is_health_data()
+    }
+
+    /// Whether the dataset can no longer be processed at `now`: its authorisation has ended,
+    /// or the operator already marked it Expired.
+    pub fn is_expired(&self, now: jiff::Timestamp) -> bool {
+        let marked = self.status.as_ref().and_then(|s| s.phase) == Some(DatasetPhase::Expired);
+        marked || self.spec.legal.valid_until.is_past(now)
+    }
+}

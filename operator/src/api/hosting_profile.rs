@@ -1,0 +1,241 @@
+//! `HostingProfile`: where health data may live in this cluster. Cluster-scoped, written once
+//! by the platform team, referenced by every Dataset and Workspace.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{api::core::v1::Toleration, apimachinery::pkg::apis::meta::v1::Condition};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Date;
+
+/// Where health data may live: certified provider, country and regions, encrypted storage,
+/// trusted registries and the network around workloads.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "hygie.io",
+    version = "v1alpha1",
+    kind = "HostingProfile",
+    shortname = "hp",
+    category = "hygie",
+    status = "HostingProfileStatus",
+    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider"),
+    printcolumn(name = "Country", type_ = "string", json_path = ".spec.residency.country"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Certified-Until", type_ = "string", json_path = ".status.certificationsExpireAt"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HostingProfileSpec {
+    /// The cloud provider, which decides the storage and network facts Hygie relies on.
+    pub provider: Provider,
+    /// Certifications the platform team attests for this hosting; Hygie checks their dates.
+    #[serde(default)]
+    pub certifications: Vec<Certification>,
+    /// Where the data physically is.
+    pub residency: Residency,
+    /// The encrypted storage every Hygie volume uses.
+    pub storage: StorageProfile,
+    /// Extra placement on the certified node pool.
+    #[serde(default)]
+    pub scheduling: Scheduling,
+    /// Which images workloads may run.
+    pub images: ImagePolicy,
+    /// The network around workloads: DNS and who may reach workspaces.
+    #[serde(default)]
+    pub network: NetworkProfile,
+}
+
+/// Cloud providers whose storage and network behaviour Hygie knows.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Provider {
+    #[serde(rename = "OVHcloud")]
+    OvhCloud,
+    Scaleway,
+    Outscale,
+    /// Any other Kubernetes, on premises included (Ceph, for example).
+    Generic,
+}
+
+/// A certification the platform team attests, with its end date.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Certification {
+    #[serde(rename = "type")]
+    pub kind: CertificationType,
+    /// Certificate or contract reference, for auditors.
+    #[schemars(length(min = 1))]
+    pub reference: String,
+    /// Last day the certification is valid.
+    pub valid_until: Date,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CertificationType {
+    /// Hébergeur de Données de Santé, required for personal health data in France.
+    #[serde(rename = "HDS")]
+    Hds,
+    /// ANSSI SecNumCloud: adds immunity from non-EU law.
+    SecNumCloud,
+    #[serde(rename = "ISO27001")]
+    Iso27001,
+}
+
+impl CertificationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificationType::Hds => "HDS",
+            CertificationType::SecNumCloud => "SecNumCloud",
+            CertificationType::Iso27001 => "ISO27001",
+        }
+    }
+}
+
+/// Where the data physically is.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Residency {
+    /// ISO 3166-1 alpha-2 country code of the data centres.
+    #[schemars(regex(pattern = "^[A-Z]{2}$"))]
+    pub country: String,
+    /// Node label that carries the region.
+    #[serde(default = "default_region_label")]
+    pub region_label: String,
+    /// Allowed region values; every pod gets a required node affinity on them.
+    pub regions: Vec<String>,
+}
+
+fn default_region_label() -> String {
+    "topology.kubernetes.io/region".into()
+}
+
+/// The storage every Hygie volume uses.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageProfile {
+    /// StorageClass of the certified, encrypted volumes.
+    #[schemars(length(min = 1))]
+    pub storage_class_name: String,
+    pub encryption: Encryption,
+}
+
+/// How volumes are encrypted at rest.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'NodeLUKS' || has(self.passphraseKey)").message("NodeLUKS encryption needs passphraseKey, the key the CSI driver reads in the passphrase Secret").field_path(".passphraseKey"))]
+pub struct Encryption {
+    #[serde(rename = "type")]
+    pub kind: EncryptionType,
+    /// NodeLUKS: suffix of the per-volume passphrase Secret, named `<pvc-name><secretSuffix>`.
+    #[serde(default = "default_secret_suffix")]
+    pub secret_suffix: String,
+    /// NodeLUKS: key of the passphrase in that Secret (Scaleway `encryptionPassphrase`, Outscale `key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_key: Option<String>,
+}
+
+fn default_secret_suffix() -> String {
+    "-luks".into()
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum EncryptionType {
+    /// The provider encrypts and holds the keys (OVHcloud `*-luks` classes).
+    ProviderManaged,
+    /// The CSI driver opens LUKS on the node with a passphrase Hygie generates per volume.
+    #[serde(rename = "NodeLUKS")]
+    NodeLuks,
+    /// No encryption: only for anonymised or open data.
+    None,
+}
+
+/// Extra placement on the certified node pool.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Scheduling {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+}
+
+/// Which images workloads may run.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePolicy {
+    /// Registry prefixes images must start with, such as `registry.example.fr/research/`.
+    #[schemars(length(min = 1))]
+    pub allowed_registries: Vec<String>,
+    /// Image of the dataset import Job (rclone), pinned by digest; needed for S3 sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importer: Option<String>,
+}
+
+/// The network around workloads.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkProfile {
+    #[serde(default)]
+    pub dns: DnsEndpoint,
+    /// Who may reach workspaces; absent means nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_from: Option<IngressSource>,
+}
+
+impl Default for NetworkProfile {
+    fn default() -> Self {
+        NetworkProfile { dns: DnsEndpoint::default(), ingress_from: None }
+    }
+}
+
+/// The cluster DNS pods workloads may query.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsEndpoint {
+    pub namespace: String,
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+impl Default for DnsEndpoint {
+    fn default() -> Self {
+        DnsEndpoint {
+            namespace: "kube-system".into(),
+            pod_labels: BTreeMap::from([("k8s-app".into(), "kube-dns".into())]),
+        }
+    }
+}
+
+/// Namespaces whose pods may open connections to workspaces (an ingress controller, say).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSource {
+    pub namespace_labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+/// What Hygie observed of the profile.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HostingProfileStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The earliest end date among the HDS certifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certifications_expire_at: Option<Date>,
+}
+
+impl HostingProfile {
+    /// The end date of the HDS certification that lasts longest, if any.
+    pub fn hds_valid_until(&self) -> Option<Date> {
+        self.spec
+            .certifications
+            .iter()
+            .filter(|c| c.kind == CertificationType::Hds)
+            .map(|c| c.valid_until)
+            .max()
+    }
+}

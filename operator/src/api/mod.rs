@@ -1,0 +1,20 @@
+//! The `hygie.io/v1alpha1` API: one module per kind, plus what they share.
+
+pub mod common;
+pub mod conditions;
+pub mod dataset;
+pub mod hosting_profile;
+pub mod workspace;
+
+pub use common::{Classification, Date, EgressPort, EgressRule, Protocol};
+pub use dataset::{Dataset, DatasetSpec};
+pub use hosting_profile::{HostingProfile, HostingProfileSpec};
+pub use workspace::{Workspace, WorkspaceSpec};
+
+use kube::CustomResourceExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// The CRDs of every kind, in the order they should be applied.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![HostingProfile::crd(), Dataset::crd(), Workspace::crd()]
+}

@@ -1,0 +1,166 @@
+//! `Workspace`: who works, on which datasets, with which tool, until when.
+
+use k8s_openapi::apimachinery::pkg::{
+    api::resource::Quantity,
+    apis::meta::v1::{Condition, Time},
+};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{EgressRule, VolumeSize, quantity_schema};
+
+/// A research workspace: who works, on which datasets, with which tool, until when.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "hygie.io",
+    version = "v1alpha1",
+    kind = "Workspace",
+    namespaced,
+    shortname = "ws",
+    category = "hygie",
+    status = "WorkspaceStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Profile", type_ = "string", json_path = ".spec.hostingProfile"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.endpoint", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceSpec {
+    /// The HostingProfile the workspace runs on. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("hostingProfile is immutable"))]
+    pub hosting_profile: String,
+    /// People and groups who work here, with their role.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["kind", "name"]))]
+    pub members: Vec<Member>,
+    /// Datasets of the same namespace, each mounted read-only from the workspace's own copy.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub datasets: Vec<DatasetMount>,
+    /// The tool image, pinned by digest.
+    #[x_kube(validation = Rule::new("self.matches('@sha256:[0-9a-f]{64}$')").message("image must be pinned by digest (@sha256: and 64 hex digits)"))]
+    pub image: String,
+    /// Port the tool listens on, exposed by the workspace Service.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// CPU and memory requests and limits of the workspace pod.
+    #[serde(default)]
+    pub resources: WorkspaceResources,
+    /// The encrypted home volume, mounted at /home/researcher.
+    pub storage: VolumeSize,
+    /// Destinations the workspace may reach; by default nothing leaves but DNS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressRule>,
+    /// When the workspace stops by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Stop the workload now, keeping volumes and keys; false resumes it.
+    #[serde(default)]
+    pub suspended: bool,
+}
+
+fn default_port() -> i32 {
+    8888
+}
+
+/// A person or group and what they may do.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub kind: MemberKind,
+    /// User or group name as the cluster's authentication reports it.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+/// What a member may do, each role including the ones below it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+pub enum Role {
+    /// Sees the workspace and its logs.
+    Viewer,
+    /// Also reaches the tool.
+    Analyst,
+    /// Also changes the workspace (suspends it, for example) and opens a shell in it.
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Owner];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// A dataset mounted into the workspace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetMount {
+    /// Name of a Dataset in the workspace's namespace.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Absolute path of the read-only mount.
+    #[schemars(regex(pattern = "^/[^:]*$"))]
+    pub mount_path: String,
+}
+
+/// CPU and memory requests and limits; all four are required by rule HYG010.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<CpuMemory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<CpuMemory>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuMemory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_schema")]
+    pub cpu: Option<Quantity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_schema")]
+    pub memory: Option<Quantity>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum WorkspacePhase {
+    Pending,
+    Provisioning,
+    Ready,
+    Suspended,
+    Expired,
+    Blocked,
+}
+
+/// What Hygie observed of the workspace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<WorkspacePhase>,
+    /// In-cluster address of the tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}

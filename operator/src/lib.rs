@@ -1,0 +1,9 @@
+//! Hygie turns declared health datasets and research workspaces into encrypted volumes,
+//! default-deny network policies and hardened pods, pinned to certified French regions.
+//!
+//! Everything Hygie creates is computed by pure functions of the custom resources
+//! ([`build`]), after the compliance rules ([`policy`]) pass. The offline commands and the
+//! controllers call the very same functions.
+
+pub mod api;
+pub mod policy;

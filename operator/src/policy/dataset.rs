@@ -1,0 +1,69 @@
+//! Rules on a Dataset: its profile exists (HYG008), may hold health data (HYG002) encrypted
+//! (HYG003), and an S3 import has somewhere narrow to go (HYG005) and an importer (HYG011).
+
+use kube::ResourceExt;
+
+use super::{Findings, Inventory, Rule, Violation, is_pinned_by_digest, network::check_egress, profile::has_valid_hds};
+use crate::api::{Dataset, hosting_profile::EncryptionType};
+
+pub fn check_dataset(dataset: &Dataset, inventory: &Inventory, now: jiff::Timestamp) -> Vec<Violation> {
+    let mut findings = Findings::for_object(dataset);
+    let spec = &dataset.spec;
+
+    if let Some(s3) = spec.source.as_ref().and_then(|s| s.s3.as_ref()) {
+        check_egress(&mut findings, "spec.source.s3.egress", &s3.egress);
+    }
+
+    let Some(profile) = inventory.profile(&spec.hosting_profile) else {
+        findings.add(
+            Rule::ProfileExists,
+            "spec.hostingProfile",
+            format!("HostingProfile `{}` does not exist", spec.hosting_profile),
+        );
+        return findings.into_vec();
+    };
+
+    if dataset.is_health_data() {
+        if !has_valid_hds(profile, now) {
+            findings.add(
+                Rule::HdsCertified,
+                "spec.hostingProfile",
+                format!(
+                    "{:?} data needs an HDS-certified host, and HostingProfile `{}` has no HDS certification valid today",
+                    spec.classification,
+                    profile.name_any()
+                ),
+            );
+        }
+        if profile.spec.storage.encryption.kind == EncryptionType::None {
+            findings.add(
+                Rule::Encryption,
+                "spec.hostingProfile",
+                format!(
+                    "{:?} data needs encrypted storage, and HostingProfile `{}` has encryption type None",
+                    spec.classification,
+                    profile.name_any()
+                ),
+            );
+        }
+    }
+
+    if spec.source.as_ref().is_some_and(|s| s.s3.is_some()) {
+        let images = &profile.spec.images;
+        let usable = images.importer.as_deref().is_some_and(|image| {
+            is_pinned_by_digest(image)
+                && images.allowed_registries.iter().any(|p| image.starts_with(p.as_str()))
+        });
+        if !usable {
+            findings.add(
+                Rule::Importer,
+                "spec.source.s3",
+                format!(
+                    "an S3 import runs the importer image of HostingProfile `{}`; set its spec.images.importer, pinned by digest, from an allowed registry",
+                    profile.name_any()
+                ),
+            );
+        }
+    }
+    findings.into_vec()
+}

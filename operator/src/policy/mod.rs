@@ -1,0 +1,264 @@
+//! The compliance rules HYG0xx. Each rule reads the custom resources (and `now`, for dates)
+//! and returns violations; nothing here fixes input or talks to a cluster. `hygie check`,
+//! `hygie render` and the controllers all call these functions.
+
+mod dataset;
+mod eea;
+mod network;
+mod profile;
+mod resources;
+mod workspace;
+
+use std::{collections::BTreeMap, fmt};
+
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+
+use crate::api::{Dataset, HostingProfile, Workspace};
+
+pub use dataset::check_dataset;
+pub use profile::check_profile;
+pub use workspace::check_workspace;
+
+/// A compliance rule. Ids are never reused: a retired rule keeps its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Rule {
+    #[serde(rename = "HYG001")]
+    Residency,
+    #[serde(rename = "HYG002")]
+    HdsCertified,
+    #[serde(rename = "HYG003")]
+    Encryption,
+    #[serde(rename = "HYG004")]
+    TrustedImage,
+    #[serde(rename = "HYG005")]
+    Egress,
+    #[serde(rename = "HYG006")]
+    Expiry,
+    #[serde(rename = "HYG007")]
+    DatasetBinding,
+    #[serde(rename = "HYG008")]
+    ProfileExists,
+    #[serde(rename = "HYG009")]
+    CertificationDates,
+    #[serde(rename = "HYG010")]
+    Resources,
+    #[serde(rename = "HYG011")]
+    Importer,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 11] = [
+        Rule::Residency,
+        Rule::HdsCertified,
+        Rule::Encryption,
+        Rule::TrustedImage,
+        Rule::Egress,
+        Rule::Expiry,
+        Rule::DatasetBinding,
+        Rule::ProfileExists,
+        Rule::CertificationDates,
+        Rule::Resources,
+        Rule::Importer,
+    ];
+
+    /// The stable id, such as `HYG005`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Residency => "HYG001",
+            Rule::HdsCertified => "HYG002",
+            Rule::Encryption => "HYG003",
+            Rule::TrustedImage => "HYG004",
+            Rule::Egress => "HYG005",
+            Rule::Expiry => "HYG006",
+            Rule::DatasetBinding => "HYG007",
+            Rule::ProfileExists => "HYG008",
+            Rule::CertificationDates => "HYG009",
+            Rule::Resources => "HYG010",
+            Rule::Importer => "HYG011",
+        }
+    }
+
+    /// One line on what the rule demands, as in the rules table of the README.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::Residency => "residency.country is an EEA member state; regions is non-empty",
+            Rule::HdsCertified => {
+                "Identifying or Pseudonymised data needs a profile with an HDS certification valid today"
+            }
+            Rule::Encryption => {
+                "health data needs storage encryption (ProviderManaged or NodeLUKS); NodeLUKS needs passphraseKey"
+            }
+            Rule::TrustedImage => {
+                "images come from an allowed registry prefix and are pinned by digest (@sha256: and 64 hex)"
+            }
+            Rule::Egress => {
+                "egress entries are canonical CIDRs with a prefix of /8 or longer (never 0.0.0.0/0 or ::/0), ports 1-65535"
+            }
+            Rule::Expiry => {
+                "a workspace on health data has expiresAt, not after any of its datasets' legal.validUntil"
+            }
+            Rule::DatasetBinding => {
+                "referenced datasets exist in the same namespace, use the same hostingProfile, and are not Expired"
+            }
+            Rule::ProfileExists => "the referenced HostingProfile exists",
+            Rule::CertificationDates => {
+                "certifications are within their validUntil date; a certification past it makes the profile not Ready"
+            }
+            Rule::Resources => "requests and limits are set for cpu and memory, and limits >= requests",
+            Rule::Importer => {
+                "a dataset with an s3 source needs the profile's images.importer, pinned by digest and from an allowed registry"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn of<K: Resource<DynamicType = ()>>(object: &K) -> Self {
+        ObjectKey {
+            kind: K::kind(&()).into_owned(),
+            namespace: object.namespace(),
+            name: object.name_any(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+impl Serialize for ObjectKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One broken rule: which, where, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub rule: Rule,
+    pub object: ObjectKey,
+    /// Path of the offending field, such as `spec.egress[1].cidr`.
+    pub field: String,
+    /// A sentence a platform engineer can act on.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}: {}", self.rule, self.object, self.field, self.message)
+    }
+}
+
+/// Collects the violations of one object, so that rules only say what is wrong and where.
+pub(crate) struct Findings {
+    object: ObjectKey,
+    violations: Vec<Violation>,
+}
+
+impl Findings {
+    pub(crate) fn for_object<K: Resource<DynamicType = ()>>(object: &K) -> Self {
+        Findings { object: ObjectKey::of(object), violations: Vec::new() }
+    }
+
+    pub(crate) fn add(&mut self, rule: Rule, field: impl Into<String>, message: impl Into<String>) {
+        self.violations.push(Violation {
+            rule,
+            object: self.object.clone(),
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<Violation> {
+        self.violations
+    }
+}
+
+/// The objects rules look up by reference: profiles by name, datasets by namespace and name.
+/// The offline commands fill it from files, the controllers from the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub profiles: BTreeMap<String, HostingProfile>,
+    pub datasets: BTreeMap<(String, String), Dataset>,
+}
+
+impl Inventory {
+    pub fn profile(&self, name: &str) -> Option<&HostingProfile> {
+        self.profiles.get(name)
+    }
+
+    pub fn dataset(&self, namespace: &str, name: &str) -> Option<&Dataset> {
+        self.datasets.get(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    pub fn add_profile(&mut self, profile: HostingProfile) {
+        self.profiles.insert(profile.name_any(), profile);
+    }
+
+    pub fn add_dataset(&mut self, dataset: Dataset) {
+        let key = (dataset.namespace().unwrap_or_default(), dataset.name_any());
+        self.datasets.insert(key, dataset);
+    }
+}
+
+/// Every violation of a whole bundle: profiles, datasets and workspaces, in that order.
+pub fn check_all(
+    inventory: &Inventory,
+    workspaces: &[Workspace],
+    now: jiff::Timestamp,
+) -> Vec<Violation> {
+    let profiles = inventory.profiles.values().flat_map(|p| check_profile(p, now));
+    let datasets = inventory.datasets.values().flat_map(|d| check_dataset(d, inventory, now));
+    let workspaces = workspaces.iter().flat_map(|w| check_workspace(w, inventory, now));
+    profiles.chain(datasets).chain(workspaces).collect()
+}
+
+/// Whether `image` ends with a sha256 digest: `@sha256:` and 64 lowercase hex digits.
+pub(crate) fn is_pinned_by_digest(image: &str) -> bool {
+    image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
+        !name.is_empty()
+            && digest.len() == 64
+            && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Checks an image reference against HYG004: allowed registry prefix and digest pinning.
+pub(crate) fn check_image(findings: &mut Findings, field: &str, image: &str, allowed: &[String]) {
+    if !allowed.iter().any(|prefix| image.starts_with(prefix.as_str())) {
+        findings.add(
+            Rule::TrustedImage,
+            field,
+            format!(
+                "image `{image}` is not from an allowed registry; the hosting profile allows {}",
+                allowed.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if !is_pinned_by_digest(image) {
+        findings.add(
+            Rule::TrustedImage,
+            field,
+            format!("image `{image}` is not pinned by digest; use `name@sha256:<64 hex digits>`"),
+        );
+    }
+}

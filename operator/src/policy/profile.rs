@@ -1,0 +1,62 @@
+//! Rules on a HostingProfile alone: residency (HYG001), encryption settings (HYG003),
+//! the importer image (HYG004) and certification dates (HYG009).
+
+use super::{Findings, Rule, Violation, check_image, eea::is_eea_member};
+use crate::api::{HostingProfile, hosting_profile::EncryptionType};
+
+pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Violation> {
+    let mut findings = Findings::for_object(profile);
+    let spec = &profile.spec;
+
+    let country = &spec.residency.country;
+    if !is_eea_member(country) {
+        findings.add(
+            Rule::Residency,
+            "spec.residency.country",
+            format!("`{country}` is not a member state of the European Economic Area; health data must stay in the EEA"),
+        );
+    }
+    if spec.residency.regions.is_empty() {
+        findings.add(
+            Rule::Residency,
+            "spec.residency.regions",
+            "list the certified regions: every pod is pinned to them by node affinity",
+        );
+    }
+
+    let encryption = &spec.storage.encryption;
+    if encryption.kind == EncryptionType::NodeLuks
+        && encryption.passphrase_key.as_deref().is_none_or(str::is_empty)
+    {
+        findings.add(
+            Rule::Encryption,
+            "spec.storage.encryption.passphraseKey",
+            "NodeLUKS needs the key the CSI driver reads in the passphrase Secret (Scaleway: encryptionPassphrase, Outscale: key)",
+        );
+    }
+
+    if let Some(importer) = &spec.images.importer {
+        check_image(&mut findings, "spec.images.importer", importer, &spec.images.allowed_registries);
+    }
+
+    for (i, certification) in spec.certifications.iter().enumerate() {
+        if certification.valid_until.is_past(now) {
+            findings.add(
+                Rule::CertificationDates,
+                format!("spec.certifications[{i}].validUntil"),
+                format!(
+                    "the {} certification `{}` ended on {}; the profile is not Ready until it is renewed",
+                    certification.kind.as_str(),
+                    certification.reference,
+                    certification.valid_until
+                ),
+            );
+        }
+    }
+    findings.into_vec()
+}
+
+/// Whether the profile holds an HDS certification valid at `now`.
+pub fn has_valid_hds(profile: &HostingProfile, now: jiff::Timestamp) -> bool {
+    profile.hds_valid_until().is_some_and(|date| !date.is_past(now))
+}

@@ -1,0 +1,49 @@
+//! HYG010: a workspace pod without limits can starve the certified node pool, and one whose
+//! limits are below its requests is refused by the API server anyway.
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube_quantity::ParsedQuantity;
+
+use super::{Findings, Rule};
+use crate::api::workspace::{CpuMemory, WorkspaceResources};
+
+pub fn check_resources(findings: &mut Findings, resources: &WorkspaceResources) {
+    for resource in ["cpu", "memory"] {
+        let request = amount(findings, "requests", resources.requests.as_ref(), resource);
+        let limit = amount(findings, "limits", resources.limits.as_ref(), resource);
+        if let (Some((request_text, request)), Some((limit_text, limit))) = (request, limit)
+            && limit < request
+        {
+            findings.add(
+                Rule::Resources,
+                format!("spec.resources.limits.{resource}"),
+                format!("the {resource} limit {limit_text} is below the request {request_text}"),
+            );
+        }
+    }
+}
+
+/// Reads one amount, reporting it when missing or unparseable.
+fn amount(
+    findings: &mut Findings,
+    section: &str,
+    amounts: Option<&CpuMemory>,
+    resource: &str,
+) -> Option<(String, ParsedQuantity)> {
+    let field = format!("spec.resources.{section}.{resource}");
+    let quantity: Option<&Quantity> = amounts.and_then(|a| match resource {
+        "cpu" => a.cpu.as_ref(),
+        _ => a.memory.as_ref(),
+    });
+    let Some(quantity) = quantity else {
+        findings.add(Rule::Resources, field, format!("set a {resource} {section} value"));
+        return None;
+    };
+    match ParsedQuantity::try_from(quantity) {
+        Ok(parsed) => Some((quantity.0.clone(), parsed)),
+        Err(_) => {
+            findings.add(Rule::Resources, field, format!("`{}` is not a Kubernetes quantity", quantity.0));
+            None
+        }
+    }
+}

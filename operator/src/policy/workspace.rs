@@ -1,0 +1,112 @@
+//! Rules on a Workspace, which depend on its profile and datasets: HYG002, HYG004 to HYG008
+//! and HYG010.
+
+use kube::ResourceExt;
+
+use super::{
+    Findings, Inventory, Rule, Violation, check_image, network::check_egress, profile::has_valid_hds,
+    resources::check_resources,
+};
+use crate::api::{Dataset, Workspace};
+
+pub fn check_workspace(workspace: &Workspace, inventory: &Inventory, now: jiff::Timestamp) -> Vec<Violation> {
+    let mut findings = Findings::for_object(workspace);
+    let spec = &workspace.spec;
+    let namespace = workspace.namespace().unwrap_or_default();
+
+    check_egress(&mut findings, "spec.egress", &spec.egress);
+    check_resources(&mut findings, &spec.resources);
+
+    let datasets: Vec<(usize, &Dataset)> = spec
+        .datasets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, mount)| {
+            let found = inventory.dataset(&namespace, &mount.name);
+            if found.is_none() {
+                findings.add(
+                    Rule::DatasetBinding,
+                    format!("spec.datasets[{i}].name"),
+                    format!("Dataset `{}` does not exist in namespace `{namespace}`", mount.name),
+                );
+            }
+            found.map(|d| (i, d))
+        })
+        .collect();
+
+    for &(i, dataset) in &datasets {
+        if dataset.spec.hosting_profile != spec.hosting_profile {
+            findings.add(
+                Rule::DatasetBinding,
+                format!("spec.datasets[{i}].name"),
+                format!(
+                    "Dataset `{}` lives on HostingProfile `{}`, not `{}`",
+                    dataset.name_any(),
+                    dataset.spec.hosting_profile,
+                    spec.hosting_profile
+                ),
+            );
+        }
+        if dataset.is_expired(now) {
+            findings.add(
+                Rule::DatasetBinding,
+                format!("spec.datasets[{i}].name"),
+                format!(
+                    "Dataset `{}` is Expired: its authorisation ended on {}",
+                    dataset.name_any(),
+                    dataset.spec.legal.valid_until
+                ),
+            );
+        }
+    }
+
+    let health: Vec<&Dataset> = datasets.iter().map(|&(_, d)| d).filter(|d| d.is_health_data()).collect();
+    if !health.is_empty() {
+        match &spec.expires_at {
+            None => findings.add(
+                Rule::Expiry,
+                "spec.expiresAt",
+                "a workspace on health data needs expiresAt, at the latest the end of its datasets' authorisations",
+            ),
+            Some(expires_at) => {
+                for dataset in &health {
+                    let until = dataset.spec.legal.valid_until;
+                    if expires_at.0 > until.end() {
+                        findings.add(
+                            Rule::Expiry,
+                            "spec.expiresAt",
+                            format!(
+                                "expiresAt {} is after the end of Dataset `{}`'s authorisation on {until}",
+                                expires_at.0,
+                                dataset.name_any()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let Some(profile) = inventory.profile(&spec.hosting_profile) else {
+        findings.add(
+            Rule::ProfileExists,
+            "spec.hostingProfile",
+            format!("HostingProfile `{}` does not exist", spec.hosting_profile),
+        );
+        return findings.into_vec();
+    };
+
+    check_image(&mut findings, "spec.image", &spec.image, &profile.spec.images.allowed_registries);
+
+    if !health.is_empty() && !has_valid_hds(profile, now) {
+        findings.add(
+            Rule::HdsCertified,
+            "spec.hostingProfile",
+            format!(
+                "the workspace mounts health data, and HostingProfile `{}` has no HDS certification valid today",
+                profile.name_any()
+            ),
+        );
+    }
+    findings.into_vec()
+}
