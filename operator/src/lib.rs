@@ -7,3 +7,7 @@
 
 pub mod api;
 pub mod policy;
+pub mod build;
+pub mod bundle;
+pub mod render;
+pub mod cli;

@@ -1,5 +1,8 @@
-fn main() {
-    for crd in hygie::api::crds() {
-        println!("---\n{}", serde_saphyr::to_string(&crd).unwrap());
-    }
+use std::process::ExitCode;
+
+use clap::Parser;
+use hygie::cli::{Cli, run};
+
+fn main() -> ExitCode {
+    run(Cli::parse())
 }

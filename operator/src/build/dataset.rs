@@ -1,0 +1,141 @@
+//! What a Dataset becomes: its encrypted volume (and key) and, for an S3 source, an import Job
+//! as hardened as a workspace, behind network policies that only let it reach the object store.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::{
+        batch::v1::{Job, JobSpec},
+        core::v1::{
+            Container, EnvVar, PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Volume, VolumeMount,
+        },
+    },
+    apimachinery::pkg::api::resource::Quantity,
+};
+use kube::{ResourceExt, api::ObjectMeta};
+
+use super::{
+    Child, access, labels::{self, Owner}, network, pod,
+    storage::{Origin, encrypted_volume},
+};
+use crate::api::{Dataset, HostingProfile, dataset::S3Source};
+
+const IMPORT: &str = "import";
+/// Where the import Job reads the object store credentials: files, never environment.
+const CREDENTIALS: &str = "/var/run/secrets/hygie/s3";
+
+/// Copies the objects into /data, then reports the byte count and a checksum of the content
+/// as the container's termination message, where the controller reads them.
+const IMPORT_SCRIPT: &str = r#"set -eu
+export RCLONE_CONFIG=/tmp/rclone.conf
+export RCLONE_S3_ACCESS_KEY_ID="$(cat /var/run/secrets/hygie/s3/accessKeyId)"
+export RCLONE_S3_SECRET_ACCESS_KEY="$(cat /var/run/secrets/hygie/s3/secretAccessKey)"
+rclone copy ":s3:${BUCKET}/${PREFIX}" /data --s3-provider Other --s3-endpoint "${ENDPOINT}" --s3-region "${REGION}" --checksum
+bytes="$(rclone size --json /data | sed -n 's/.*"bytes":\([0-9]*\).*/\1/p')"
+sum="$(cd /data && find . -type f -print0 | sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1)"
+printf '{"bytes":%s,"sha256":"%s"}' "${bytes}" "${sum}" > /dev/termination-log
+"#;
+
+/// Every object of `dataset`, in the order they can be applied.
+pub fn dataset_children(dataset: &Dataset, profile: &HostingProfile) -> Vec<Child> {
+    let name = dataset.name_any();
+    let namespace = dataset.namespace().unwrap_or_default();
+    let owner = Owner::Dataset(&name);
+    let claim_name = labels::dataset_claim_name(&name);
+    let source = dataset.spec.source.as_ref();
+
+    let origin = match source.and_then(|s| s.persistent_volume_claim.as_ref()) {
+        Some(claim) => Origin::CloneOf(&claim.claim_name),
+        None => Origin::Empty,
+    };
+    let (secret, claim) =
+        encrypted_volume(&claim_name, &namespace, owner, "data", &dataset.spec.storage.size, profile, origin);
+    let mut children: Vec<Child> = secret.map(Child::Secret).into_iter().collect();
+    children.push(Child::PersistentVolumeClaim(claim));
+
+    if let (Some(s3), Some(image)) = (source.and_then(|s| s.s3.as_ref()), &profile.spec.images.importer) {
+        let import = labels::import_name(&name);
+        let pods = owner.pod_selector(IMPORT);
+        children.push(Child::ServiceAccount(access::service_account(&import, &namespace, owner)));
+        children.extend(
+            network::isolation(&import, &namespace, owner, &pods, profile, None, &s3.egress)
+                .into_iter()
+                .map(Child::NetworkPolicy),
+        );
+        children.push(Child::Job(import_job(&import, &namespace, owner, &claim_name, s3, image, profile)));
+    }
+    children
+}
+
+fn import_job(
+    name: &str,
+    namespace: &str,
+    owner: Owner,
+    claim: &str,
+    s3: &S3Source,
+    image: &str,
+    profile: &HostingProfile,
+) -> Job {
+    let env = [
+        ("ENDPOINT", s3.endpoint.as_str()),
+        ("BUCKET", s3.bucket.as_str()),
+        ("PREFIX", s3.prefix.as_str()),
+        ("REGION", s3.region.as_deref().unwrap_or("")),
+    ];
+    let quantity = |q: &str| Quantity(q.into());
+    let container = Container {
+        name: IMPORT.into(),
+        image: Some(image.into()),
+        command: Some(vec!["sh".into(), "-c".into(), IMPORT_SCRIPT.into()]),
+        env: Some(
+            env.into_iter()
+                .map(|(k, v)| EnvVar { name: k.into(), value: Some(v.into()), value_from: None })
+                .collect(),
+        ),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([("cpu".into(), quantity("250m")), ("memory".into(), quantity("256Mi"))])),
+            limits: Some(BTreeMap::from([("cpu".into(), quantity("1")), ("memory".into(), quantity("1Gi"))])),
+            claims: None,
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount { name: "data".into(), mount_path: "/data".into(), ..Default::default() },
+            VolumeMount {
+                name: "credentials".into(),
+                mount_path: CREDENTIALS.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ]),
+        termination_message_policy: Some("File".into()),
+        ..Default::default()
+    };
+    let volumes = vec![
+        pod::claim_volume("data", claim, false),
+        Volume {
+            name: "credentials".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(s3.credentials_secret_ref.name.clone()),
+                default_mode: Some(0o400),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    Job {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(owner.labels(IMPORT)),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(3),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(owner.labels(IMPORT)), ..Default::default() }),
+                spec: Some(pod::hardened_pod(profile, name, vec![container], volumes, "Never")),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}

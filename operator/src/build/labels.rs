@@ -1,0 +1,75 @@
+//! Names and labels of everything Hygie creates. Labels are how children are found again
+//! (to prune them) and how network policies select the pods they protect.
+
+use std::collections::BTreeMap;
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const INSTANCE: &str = "app.kubernetes.io/instance";
+pub const COMPONENT: &str = "app.kubernetes.io/component";
+pub const WORKSPACE: &str = "hygie.io/workspace";
+pub const DATASET: &str = "hygie.io/dataset";
+pub const MANAGER: &str = "hygie";
+
+/// Annotation on a passphrase Secret saying where its key material comes from: `generated`
+/// for a new volume, or the name of the dataset's Secret for a workspace's copy of it.
+pub const PASSPHRASE_SOURCE: &str = "hygie.io/passphrase-source";
+pub const PASSPHRASE_GENERATED: &str = "generated";
+
+/// Who owns a child: a workspace or a dataset, by name.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    Workspace(&'a str),
+    Dataset(&'a str),
+}
+
+impl Owner<'_> {
+    /// Labels that find every child of this owner: what pruning lists by.
+    pub fn selector(self) -> BTreeMap<String, String> {
+        let (key, name) = match self {
+            Owner::Workspace(name) => (WORKSPACE, name),
+            Owner::Dataset(name) => (DATASET, name),
+        };
+        BTreeMap::from([
+            (MANAGED_BY.to_owned(), MANAGER.to_owned()),
+            (key.to_owned(), name.to_owned()),
+        ])
+    }
+
+    /// Labels of one child of this owner, playing `component`.
+    pub fn labels(self, component: &str) -> BTreeMap<String, String> {
+        let mut labels = self.selector();
+        let name = match self {
+            Owner::Workspace(name) | Owner::Dataset(name) => name,
+        };
+        labels.insert(INSTANCE.to_owned(), name.to_owned());
+        labels.insert(COMPONENT.to_owned(), component.to_owned());
+        labels
+    }
+
+    /// Labels that select this owner's pods, and only them.
+    pub fn pod_selector(self, component: &str) -> BTreeMap<String, String> {
+        let mut labels = self.selector();
+        labels.insert(COMPONENT.to_owned(), component.to_owned());
+        labels
+    }
+}
+
+/// The name of a dataset's own volume claim.
+pub fn dataset_claim_name(dataset: &str) -> String {
+    format!("{dataset}-data")
+}
+
+/// The name of a workspace's copy of a dataset's volume.
+pub fn dataset_copy_claim_name(workspace: &str, dataset: &str) -> String {
+    format!("{workspace}-{dataset}")
+}
+
+/// The name of a workspace's home volume claim.
+pub fn home_claim_name(workspace: &str) -> String {
+    format!("{workspace}-home")
+}
+
+/// The name of the import Job of a dataset, and of its service account and network policies.
+pub fn import_name(dataset: &str) -> String {
+    format!("{dataset}-import")
+}

@@ -1,0 +1,204 @@
+//! Reading Hygie objects from files: multi-document YAML (or JSON), decoded into the typed
+//! kinds with the same strictness as the API server. Bad input is an error naming the file,
+//! the document and the field; it never panics.
+
+use std::{
+    collections::BTreeSet,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use kube::{CustomResourceExt, Resource, ResourceExt, core::cel::Validator};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::{
+    api::{Dataset, HostingProfile, Workspace},
+    policy::{Inventory, ObjectKey},
+};
+
+const API_VERSION: &str = "hygie.io/v1alpha1";
+
+/// The Hygie objects read from a set of files.
+#[derive(Clone, Debug, Default)]
+pub struct Bundle {
+    pub inventory: Inventory,
+    pub workspaces: Vec<Workspace>,
+}
+
+/// Input that cannot be read as Hygie objects.
+#[derive(Debug, thiserror::Error)]
+pub struct LoadError {
+    pub file: PathBuf,
+    /// 1-based index of the document in the file, when the file itself could be parsed.
+    pub document: Option<usize>,
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.document {
+            Some(document) => write!(f, "{} document {}: {}", self.file.display(), document, self.reason),
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+        }
+    }
+}
+
+impl Bundle {
+    /// Reads every `.yaml`, `.yml` and `.json` file under `paths`, directories recursively,
+    /// in name order.
+    pub fn load(paths: &[PathBuf]) -> Result<Bundle, LoadError> {
+        let mut files = Vec::new();
+        for path in paths {
+            collect_files(path, &mut files)?;
+        }
+        let mut bundle = Bundle::default();
+        let mut seen = BTreeSet::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| LoadError {
+                file: file.clone(),
+                document: None,
+                reason: format!("cannot read: {e}"),
+            })?;
+            bundle.add_text(&file, &text, &mut seen)?;
+        }
+        Ok(bundle)
+    }
+
+    /// Adds the documents of one file's text.
+    fn add_text(&mut self, file: &Path, text: &str, seen: &mut BTreeSet<ObjectKey>) -> Result<(), LoadError> {
+        let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| LoadError {
+            file: file.to_owned(),
+            document: None,
+            reason: format!("not valid YAML: {e}"),
+        })?;
+        for (index, document) in documents.into_iter().enumerate() {
+            if document.is_null() {
+                continue;
+            }
+            let error = |reason: String| LoadError { file: file.to_owned(), document: Some(index + 1), reason };
+            let key = self.add_document(document).map_err(error)?;
+            if !seen.insert(key.clone()) {
+                return Err(error(format!("{key} is defined twice")));
+            }
+        }
+        Ok(())
+    }
+
+    fn add_document(&mut self, document: Value) -> Result<ObjectKey, String> {
+        let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+        let api_version = field("apiVersion").ok_or("apiVersion is missing")?;
+        let kind = field("kind").ok_or("kind is missing")?;
+        if api_version != API_VERSION {
+            return Err(format!("apiVersion `{api_version}` is not {API_VERSION}: only Hygie objects are read"));
+        }
+        match kind.as_str() {
+            "HostingProfile" => {
+                let profile: HostingProfile = decode(document)?;
+                let key = ObjectKey::of(&profile);
+                self.inventory.add_profile(profile);
+                Ok(key)
+            }
+            "Dataset" => {
+                let dataset: Dataset = decode(document)?;
+                let key = ObjectKey::of(&dataset);
+                self.inventory.add_dataset(dataset);
+                Ok(key)
+            }
+            "Workspace" => {
+                let workspace: Workspace = decode(document)?;
+                let key = ObjectKey::of(&workspace);
+                self.workspaces.push(workspace);
+                Ok(key)
+            }
+            other => Err(format!("kind `{other}` is not a Hygie kind (HostingProfile, Dataset, Workspace)")),
+        }
+    }
+}
+
+/// Decodes one object as the API server would accept it: every field known and well typed,
+/// names present, and the CRD's CEL rules satisfied.
+fn decode<K>(document: Value) -> Result<K, String>
+where
+    K: DeserializeOwned + Resource<DynamicType = ()> + CustomResourceExt,
+{
+    let kind = K::kind(&());
+    let mut unknown = Vec::new();
+    serde_ignored::deserialize(&document, |path| {
+        let path = path.to_string();
+        // The derived root type reads apiVersion and kind as a header, not as fields.
+        if path != "apiVersion" && path != "kind" {
+            unknown.push(path);
+        }
+    })
+        .map(|_: K| ())
+        .ok();
+    if let Some(path) = unknown.first() {
+        return Err(format!("{kind}: unknown field `{path}`"));
+    }
+    let object: K = serde_path_to_error::deserialize(&document).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => format!("{kind}: {}", e.inner()),
+            _ => format!("{kind}: {path}: {}", e.inner()),
+        }
+    })?;
+    let key = ObjectKey::of(&object);
+    if object.meta().name.as_deref().is_none_or(str::is_empty) {
+        return Err(format!("{kind}: metadata.name is required"));
+    }
+    let namespaced = K::crd().spec.scope == "Namespaced";
+    if namespaced && object.namespace().is_none_or(|ns| ns.is_empty()) {
+        return Err(format!("{key}: metadata.namespace is required, so that the result does not depend on a kubectl context"));
+    }
+    if !namespaced && object.namespace().is_some() {
+        return Err(format!("{key}: a {kind} is cluster-scoped and has no metadata.namespace"));
+    }
+    check_cel::<K>(&key, &document)?;
+    Ok(object)
+}
+
+/// Evaluates the CRD's `x-kubernetes-validations` rules, which the API server would enforce.
+fn check_cel<K: CustomResourceExt>(key: &ObjectKey, document: &Value) -> Result<(), String> {
+    let crd = K::crd();
+    let schema = crd
+        .spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .map(|s| serde_json::to_value(s).expect("schemas serialize to JSON"))
+        .unwrap_or_default();
+    Validator::new().validate(&schema, document, None).map_err(|errors| {
+        let reasons: Vec<String> = errors
+            .into_vec()
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field_path, e.message))
+            .collect();
+        format!("{key}: {}", reasons.join("; "))
+    })
+}
+
+fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let error = |e: std::io::Error| LoadError { file: path.to_owned(), document: None, reason: e.to_string() };
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(error)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(error)?;
+        entries.sort();
+        for entry in entries {
+            let manifest = entry.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+            if entry.is_dir() || manifest {
+                collect_files(&entry, files)?;
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        files.push(path.to_owned());
+        Ok(())
+    } else {
+        Err(LoadError { file: path.to_owned(), document: None, reason: "no such file or directory".into() })
+    }
+}
