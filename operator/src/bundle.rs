@@ -122,7 +122,7 @@ fn decode<K>(document: Value) -> Result<K, String>
 where
     K: DeserializeOwned + Resource<DynamicType = ()> + CustomResourceExt,
 {
-    let kind = K::kind(&());
+    let kind = describe::<K>(&document);
     let mut unknown = Vec::new();
     serde_ignored::deserialize(&document, |path| {
         let path = path.to_string();
@@ -136,6 +136,8 @@ where
     if let Some(path) = unknown.first() {
         return Err(format!("{kind}: unknown field `{path}`"));
     }
+    let schema = openapi_schema::<K>();
+    check_schema(&kind, &schema, &document)?;
     let object: K = serde_path_to_error::deserialize(&document).map_err(|e| {
         let path = e.path().to_string();
         match path.as_str() {
@@ -154,22 +156,63 @@ where
     if !namespaced && object.namespace().is_some() {
         return Err(format!("{key}: a {kind} is cluster-scoped and has no metadata.namespace"));
     }
-    check_cel::<K>(&key, &document)?;
+    check_cel(&key, &schema, &document)?;
     Ok(object)
 }
 
-/// Evaluates the CRD's `x-kubernetes-validations` rules, which the API server would enforce.
-fn check_cel<K: CustomResourceExt>(key: &ObjectKey, document: &Value) -> Result<(), String> {
-    let crd = K::crd();
-    let schema = crd
+/// `Kind/namespace/name` as far as the raw document tells, to name it in errors.
+fn describe<K: Resource<DynamicType = ()>>(document: &Value) -> String {
+    let meta = |field: &str| document.pointer(&format!("/metadata/{field}")).and_then(Value::as_str);
+    [Some(K::kind(&()).as_ref()), meta("namespace"), meta("name")].into_iter().flatten().collect::<Vec<_>>().join("/")
+}
+
+/// The OpenAPI schema of the kind's CRD, as the API server validates against it.
+fn openapi_schema<K: CustomResourceExt>() -> Value {
+    K::crd()
         .spec
         .versions
         .first()
         .and_then(|v| v.schema.as_ref())
         .and_then(|s| s.open_api_v3_schema.as_ref())
         .map(|s| serde_json::to_value(s).expect("schemas serialize to JSON"))
-        .unwrap_or_default();
-    Validator::new().validate(&schema, document, None).map_err(|errors| {
+        .unwrap_or_default()
+}
+
+/// Checks types, required fields, enums, patterns, lengths, ranges and formats against the
+/// CRD schema. Explicit nulls are dropped first, as the API server does for nullable fields.
+fn check_schema(kind: &str, schema: &Value, document: &Value) -> Result<(), String> {
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| format!("{kind}: the CRD schema cannot be used: {e}"))?;
+    let document = without_nulls(document.clone());
+    let reasons: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| {
+            let path = e.instance_path().to_string().trim_start_matches('/').replace('/', ".");
+            format!("{}: {e}", if path.is_empty() { "." } else { &path })
+        })
+        .collect();
+    match reasons.is_empty() {
+        true => Ok(()),
+        false => Err(format!("{kind}: {}", reasons.join("; "))),
+    }
+}
+
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Evaluates the CRD's `x-kubernetes-validations` rules, which the API server would enforce.
+fn check_cel(key: &ObjectKey, schema: &Value, document: &Value) -> Result<(), String> {
+    Validator::new().validate(schema, document, None).map_err(|errors| {
         let reasons: Vec<String> = errors
             .into_vec()
             .into_iter()

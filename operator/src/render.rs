@@ -74,3 +74,11 @@ fn blocked_reason(profile: &str) -> String {
         "not rendered: it, its HostingProfile `{profile}` or one of its datasets breaks a rule listed above"
     )
 }
+
+/// Documents as one YAML stream, each introduced by `---`.
+pub fn yaml_stream(documents: &[serde_json::Value]) -> String {
+    documents
+        .iter()
+        .map(|d| format!("---\n{}", serde_saphyr::to_string(d).expect("JSON values serialize to YAML")))
+        .collect()
+}

@@ -9,7 +9,7 @@ use crate::{
     api,
     bundle::Bundle,
     policy::{Violation, check_all},
-    render::render as render_bundle,
+    render::{render as render_bundle, yaml_stream},
 };
 
 pub fn check(input: &Input, format: CheckFormat) -> u8 {
@@ -55,14 +55,6 @@ pub fn crds() -> u8 {
         .collect();
     print(&yaml_stream(&crds));
     exit::OK
-}
-
-/// Documents as one YAML stream, each introduced by `---`.
-pub fn yaml_stream(documents: &[Value]) -> String {
-    documents
-        .iter()
-        .map(|d| format!("---\n{}", serde_saphyr::to_string(d).expect("JSON values serialize to YAML")))
-        .collect()
 }
 
 fn violations_json(violations: &[Violation]) -> String {

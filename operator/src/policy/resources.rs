@@ -36,7 +36,8 @@ fn amount(
         _ => a.memory.as_ref(),
     });
     let Some(quantity) = quantity else {
-        findings.add(Rule::Resources, field, format!("set a {resource} {section} value"));
+        let what = if section == "requests" { "request" } else { "limit" };
+        findings.add(Rule::Resources, field, format!("a {resource} {what} is required"));
         return None;
     };
     match ParsedQuantity::try_from(quantity) {
