@@ -11,3 +11,5 @@ pub mod build;
 pub mod bundle;
 pub mod render;
 pub mod cli;
+#[cfg(test)]
+mod fixtures;

@@ -78,3 +78,6 @@ impl Child {
         each_child!(self, o => serde_json::to_value(o).expect("Kubernetes objects serialize to JSON"))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -262,3 +262,6 @@ pub(crate) fn check_image(findings: &mut Findings, field: &str, image: &str, all
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! Small, valid objects for unit tests, written as users write them: in YAML.
+
+use crate::api::{Dataset, HostingProfile, Workspace};
+use crate::policy::Inventory;
+
+pub const NOW: &str = "2026-12-01T00:00:00Z";
+
+pub fn now() -> jiff::Timestamp {
+    NOW.parse().unwrap()
+}
+
+pub fn profile() -> HostingProfile {
+    parse(
+        r#"
+apiVersion: hygie.io/v1alpha1
+kind: HostingProfile
+metadata: {name: hds-fr}
+spec:
+  provider: OVHcloud
+  certifications:
+    - {type: HDS, reference: "HDS-1", validUntil: "2028-03-31"}
+  residency: {country: FR, regions: [GRA7, GRA9]}
+  storage:
+    storageClassName: csi-cinder-high-speed-gen2-luks
+    encryption: {type: ProviderManaged}
+  images:
+    allowedRegistries: ["registry.example.fr/research/"]
+    importer: "registry.example.fr/research/rclone@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+  network:
+    ingressFrom: {namespaceLabels: {kubernetes.io/metadata.name: ingress}}
+"#,
+    )
+}
+
+/// The same profile with NodeLUKS encryption, as on Scaleway.
+pub fn luks_profile() -> HostingProfile {
+    let mut profile = profile();
+    profile.spec.storage.encryption = serde_json::from_value(serde_json::json!(
+        {"type": "NodeLUKS", "passphraseKey": "encryptionPassphrase"}
+    ))
+    .unwrap();
+    profile
+}
+
+pub fn dataset() -> Dataset {
+    parse(
+        r#"
+apiVersion: hygie.io/v1alpha1
+kind: Dataset
+metadata: {name: cohort, namespace: research}
+spec:
+  hostingProfile: hds-fr
+  classification: Pseudonymised
+  legal: {controller: "CHU", purpose: "study", basis: "MR-004", validUntil: "2027-12-31"}
+  storage: {size: 10Gi}
+"#,
+    )
+}
+
+pub fn workspace() -> Workspace {
+    parse(
+        r#"
+apiVersion: hygie.io/v1alpha1
+kind: Workspace
+metadata: {name: study, namespace: research}
+spec:
+  hostingProfile: hds-fr
+  members:
+    - {kind: User, name: alice, role: Owner}
+    - {kind: Group, name: analysts, role: Analyst}
+  datasets:
+    - {name: cohort, mountPath: /data/cohort}
+  image: "registry.example.fr/research/jupyter@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+  resources:
+    requests: {cpu: "1", memory: 4Gi}
+    limits: {cpu: "2", memory: 8Gi}
+  storage: {size: 5Gi}
+  egress:
+    - {cidr: 10.20.0.0/24, ports: [{port: 443}]}
+  expiresAt: "2027-06-30T00:00:00Z"
+"#,
+    )
+}
+
+pub fn inventory(profile: HostingProfile, datasets: Vec<Dataset>) -> Inventory {
+    let mut inventory = Inventory::default();
+    inventory.add_profile(profile);
+    datasets.into_iter().for_each(|d| inventory.add_dataset(d));
+    inventory
+}
+
+fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+    serde_saphyr::from_str(yaml).unwrap()
+}
