@@ -38,7 +38,13 @@ pub struct LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.document {
-            Some(document) => write!(f, "{} document {}: {}", self.file.display(), document, self.reason),
+            Some(document) => write!(
+                f,
+                "{} document {}: {}",
+                self.file.display(),
+                document,
+                self.reason
+            ),
             None => write!(f, "{}: {}", self.file.display(), self.reason),
         }
     }
@@ -66,7 +72,12 @@ impl Bundle {
     }
 
     /// Adds the documents of one file's text.
-    fn add_text(&mut self, file: &Path, text: &str, seen: &mut BTreeSet<ObjectKey>) -> Result<(), LoadError> {
+    fn add_text(
+        &mut self,
+        file: &Path,
+        text: &str,
+        seen: &mut BTreeSet<ObjectKey>,
+    ) -> Result<(), LoadError> {
         let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| LoadError {
             file: file.to_owned(),
             document: None,
@@ -76,7 +87,11 @@ impl Bundle {
             if document.is_null() {
                 continue;
             }
-            let error = |reason: String| LoadError { file: file.to_owned(), document: Some(index + 1), reason };
+            let error = |reason: String| LoadError {
+                file: file.to_owned(),
+                document: Some(index + 1),
+                reason,
+            };
             let key = self.add_document(document).map_err(error)?;
             if !seen.insert(key.clone()) {
                 return Err(error(format!("{key} is defined twice")));
@@ -86,11 +101,18 @@ impl Bundle {
     }
 
     fn add_document(&mut self, document: Value) -> Result<ObjectKey, String> {
-        let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+        let field = |name: &str| {
+            document
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let api_version = field("apiVersion").ok_or("apiVersion is missing")?;
         let kind = field("kind").ok_or("kind is missing")?;
         if api_version != API_VERSION {
-            return Err(format!("apiVersion `{api_version}` is not {API_VERSION}: only Hygie objects are read"));
+            return Err(format!(
+                "apiVersion `{api_version}` is not {API_VERSION}: only Hygie objects are read"
+            ));
         }
         match kind.as_str() {
             "HostingProfile" => {
@@ -111,7 +133,9 @@ impl Bundle {
                 self.workspaces.push(workspace);
                 Ok(key)
             }
-            other => Err(format!("kind `{other}` is not a Hygie kind (HostingProfile, Dataset, Workspace)")),
+            other => Err(format!(
+                "kind `{other}` is not a Hygie kind (HostingProfile, Dataset, Workspace)"
+            )),
         }
     }
 }
@@ -131,8 +155,8 @@ where
             unknown.push(path);
         }
     })
-        .map(|_: K| ())
-        .ok();
+    .map(|_: K| ())
+    .ok();
     if let Some(path) = unknown.first() {
         return Err(format!("{kind}: unknown field `{path}`"));
     }
@@ -151,10 +175,14 @@ where
     }
     let namespaced = K::crd().spec.scope == "Namespaced";
     if namespaced && object.namespace().is_none_or(|ns| ns.is_empty()) {
-        return Err(format!("{key}: metadata.namespace is required, so that the result does not depend on a kubectl context"));
+        return Err(format!(
+            "{key}: metadata.namespace is required, so that the result does not depend on a kubectl context"
+        ));
     }
     if !namespaced && object.namespace().is_some() {
-        return Err(format!("{key}: a {kind} is cluster-scoped and has no metadata.namespace"));
+        return Err(format!(
+            "{key}: a {kind} is cluster-scoped and has no metadata.namespace"
+        ));
     }
     check_cel(&key, &schema, &document)?;
     Ok(object)
@@ -162,8 +190,16 @@ where
 
 /// `Kind/namespace/name` as far as the raw document tells, to name it in errors.
 fn describe<K: Resource<DynamicType = ()>>(document: &Value) -> String {
-    let meta = |field: &str| document.pointer(&format!("/metadata/{field}")).and_then(Value::as_str);
-    [Some(K::kind(&()).as_ref()), meta("namespace"), meta("name")].into_iter().flatten().collect::<Vec<_>>().join("/")
+    let meta = |field: &str| {
+        document
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+    };
+    [Some(K::kind(&()).as_ref()), meta("namespace"), meta("name")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The OpenAPI schema of the kind's CRD, as the API server validates against it.
@@ -190,7 +226,11 @@ fn check_schema(kind: &str, schema: &Value, document: &Value) -> Result<(), Stri
     let reasons: Vec<String> = validator
         .iter_errors(&document)
         .map(|e| {
-            let path = e.instance_path().to_string().trim_start_matches('/').replace('/', ".");
+            let path = e
+                .instance_path()
+                .to_string()
+                .trim_start_matches('/')
+                .replace('/', ".");
             format!("{}: {e}", if path.is_empty() { "." } else { &path })
         })
         .collect();
@@ -202,9 +242,12 @@ fn check_schema(kind: &str, schema: &Value, document: &Value) -> Result<(), Stri
 
 fn without_nulls(value: Value) -> Value {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
-        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
         other => other,
     }
@@ -212,18 +255,24 @@ fn without_nulls(value: Value) -> Value {
 
 /// Evaluates the CRD's `x-kubernetes-validations` rules, which the API server would enforce.
 fn check_cel(key: &ObjectKey, schema: &Value, document: &Value) -> Result<(), String> {
-    Validator::new().validate(schema, document, None).map_err(|errors| {
-        let reasons: Vec<String> = errors
-            .into_vec()
-            .into_iter()
-            .map(|e| format!("{}: {}", e.field_path, e.message))
-            .collect();
-        format!("{key}: {}", reasons.join("; "))
-    })
+    Validator::new()
+        .validate(schema, document, None)
+        .map_err(|errors| {
+            let reasons: Vec<String> = errors
+                .into_vec()
+                .into_iter()
+                .map(|e| format!("{}: {}", e.field_path, e.message))
+                .collect();
+            format!("{key}: {}", reasons.join("; "))
+        })
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let error = |e: std::io::Error| LoadError { file: path.to_owned(), document: None, reason: e.to_string() };
+    let error = |e: std::io::Error| LoadError {
+        file: path.to_owned(),
+        document: None,
+        reason: e.to_string(),
+    };
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(error)?
@@ -232,7 +281,9 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
             .map_err(error)?;
         entries.sort();
         for entry in entries {
-            let manifest = entry.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
+            let manifest = entry
+                .extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "json");
             if entry.is_dir() || manifest {
                 collect_files(&entry, files)?;
             }
@@ -242,6 +293,10 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
         files.push(path.to_owned());
         Ok(())
     } else {
-        Err(LoadError { file: path.to_owned(), document: None, reason: "no such file or directory".into() })
+        Err(LoadError {
+            file: path.to_owned(),
+            document: None,
+            reason: "no such file or directory".into(),
+        })
     }
 }

@@ -6,10 +6,10 @@
 //! controllers call the very same functions.
 
 pub mod api;
-pub mod policy;
 pub mod build;
 pub mod bundle;
-pub mod render;
 pub mod cli;
 #[cfg(test)]
 mod fixtures;
+pub mod policy;
+pub mod render;

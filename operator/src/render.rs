@@ -27,18 +27,27 @@ pub fn render(bundle: &Bundle, now: jiff::Timestamp) -> Rendered {
     let inventory = &bundle.inventory;
     let violations = check_all(inventory, &bundle.workspaces, now);
     let failing: BTreeSet<&ObjectKey> = violations.iter().map(|v| &v.object).collect();
-    let profile_fails =
-        |name: &str| failing.contains(&ObjectKey { kind: "HostingProfile".into(), namespace: None, name: name.into() });
+    let profile_fails = |name: &str| {
+        failing.contains(&ObjectKey {
+            kind: "HostingProfile".into(),
+            namespace: None,
+            name: name.into(),
+        })
+    };
     let mut rendered = Rendered::default();
 
     for dataset in inventory.datasets.values() {
         let key = ObjectKey::of(dataset);
         let profile = inventory.profile(&dataset.spec.hosting_profile);
         match profile {
-            Some(profile) if !failing.contains(&key) && !profile_fails(&dataset.spec.hosting_profile) => {
+            Some(profile)
+                if !failing.contains(&key) && !profile_fails(&dataset.spec.hosting_profile) =>
+            {
                 rendered.objects.extend(dataset_children(dataset, profile));
             }
-            _ => rendered.skipped.push((key, blocked_reason(&dataset.spec.hosting_profile))),
+            _ => rendered
+                .skipped
+                .push((key, blocked_reason(&dataset.spec.hosting_profile))),
         }
     }
 
@@ -60,9 +69,13 @@ pub fn render(bundle: &Bundle, now: jiff::Timestamp) -> Rendered {
             (Some(profile), Some(datasets))
                 if !failing.contains(&key) && !profile_fails(&workspace.spec.hosting_profile) =>
             {
-                rendered.objects.extend(workspace_children(workspace, profile, &datasets, now));
+                rendered
+                    .objects
+                    .extend(workspace_children(workspace, profile, &datasets, now));
             }
-            _ => rendered.skipped.push((key, blocked_reason(&workspace.spec.hosting_profile))),
+            _ => rendered
+                .skipped
+                .push((key, blocked_reason(&workspace.spec.hosting_profile))),
         }
     }
     rendered.violations = violations;
@@ -79,6 +92,11 @@ fn blocked_reason(profile: &str) -> String {
 pub fn yaml_stream(documents: &[serde_json::Value]) -> String {
     documents
         .iter()
-        .map(|d| format!("---\n{}", serde_saphyr::to_string(d).expect("JSON values serialize to YAML")))
+        .map(|d| {
+            format!(
+                "---\n{}",
+                serde_saphyr::to_string(d).expect("JSON values serialize to YAML")
+            )
+        })
         .collect()
 }

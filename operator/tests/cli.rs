@@ -5,7 +5,9 @@ use std::{path::PathBuf, process::Command};
 const NOW: &str = "2026-12-01T00:00:00Z";
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
 }
 
 struct Outcome {
@@ -21,42 +23,86 @@ fn hygie(args: &[&str]) -> Outcome {
         .output()
         .expect("the hygie binary runs");
     Outcome {
-        code: output.status.code().expect("exits normally, never by a signal"),
+        code: output
+            .status
+            .code()
+            .expect("exits normally, never by a signal"),
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
     }
 }
 
 fn assert_no_panic(outcome: &Outcome) {
-    assert!(!outcome.stderr.contains("panicked") && !outcome.stderr.contains("RUST_BACKTRACE"), "{}", outcome.stderr);
+    assert!(
+        !outcome.stderr.contains("panicked") && !outcome.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]
 fn check_passes_the_provider_examples() {
-    let out = hygie(&["check", "-f", "examples/ovhcloud", "examples/scaleway", "examples/outscale", "--now", NOW]);
+    let out = hygie(&[
+        "check",
+        "-f",
+        "examples/ovhcloud",
+        "examples/scaleway",
+        "examples/outscale",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(out.stdout, "");
 }
 
 #[test]
 fn check_prints_one_line_per_violation_and_exits_1() {
-    let out = hygie(&["check", "-f", "examples/invalid/HYG005-egress-to-internet", "--now", NOW]);
+    let out = hygie(&[
+        "check",
+        "-f",
+        "examples/invalid/HYG005-egress-to-internet",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 1);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stdout);
-    assert!(lines[0].starts_with("HYG005 Workspace/research/study spec.egress[1].cidr: "), "{}", lines[0]);
+    assert!(
+        lines[0].starts_with("HYG005 Workspace/research/study spec.egress[1].cidr: "),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
 fn check_names_cluster_scoped_objects_without_namespace() {
-    let out = hygie(&["check", "-f", "examples/invalid/HYG001-outside-eea", "--now", NOW]);
+    let out = hygie(&[
+        "check",
+        "-f",
+        "examples/invalid/HYG001-outside-eea",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.starts_with("HYG001 HostingProfile/hds-fr spec.residency.country: "), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("HYG001 HostingProfile/hds-fr spec.residency.country: "),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn check_json_is_machine_readable() {
-    let out = hygie(&["check", "-o", "json", "-f", "examples/invalid/HYG010-limits-below-requests", "--now", NOW]);
+    let out = hygie(&[
+        "check",
+        "-o",
+        "json",
+        "-f",
+        "examples/invalid/HYG010-limits-below-requests",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 1);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
     let violations = report["violations"].as_array().unwrap();
@@ -64,9 +110,22 @@ fn check_json_is_machine_readable() {
     assert_eq!(violations[0]["rule"], "HYG010");
     assert_eq!(violations[0]["object"], "Workspace/research/study");
     assert_eq!(violations[0]["field"], "spec.resources.requests.cpu");
-    assert!(violations[0]["message"].as_str().unwrap().contains("cpu request"));
+    assert!(
+        violations[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cpu request")
+    );
 
-    let clean = hygie(&["check", "-o", "json", "-f", "examples/ovhcloud", "--now", NOW]);
+    let clean = hygie(&[
+        "check",
+        "-o",
+        "json",
+        "-f",
+        "examples/ovhcloud",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(clean.code, 0);
     let report: serde_json::Value = serde_json::from_str(&clean.stdout).unwrap();
     assert_eq!(report["violations"], serde_json::json!([]));
@@ -74,11 +133,29 @@ fn check_json_is_machine_readable() {
 
 #[test]
 fn now_decides_expiry() {
-    let before = hygie(&["check", "-f", "examples/ovhcloud", "--now", "2028-12-31T23:00:00Z"]);
+    let before = hygie(&[
+        "check",
+        "-f",
+        "examples/ovhcloud",
+        "--now",
+        "2028-12-31T23:00:00Z",
+    ]);
     assert_eq!(before.code, 0, "{}", before.stdout);
-    let after = hygie(&["check", "-f", "examples/ovhcloud", "--now", "2029-01-01T00:00:00Z"]);
+    let after = hygie(&[
+        "check",
+        "-f",
+        "examples/ovhcloud",
+        "--now",
+        "2029-01-01T00:00:00Z",
+    ]);
     assert_eq!(after.code, 1);
-    assert!(after.stdout.contains("HYG007 Workspace/oncology/survival-study spec.datasets[0].name"), "{}", after.stdout);
+    assert!(
+        after
+            .stdout
+            .contains("HYG007 Workspace/oncology/survival-study spec.datasets[0].name"),
+        "{}",
+        after.stdout
+    );
 
     let bad = hygie(&["check", "-f", "examples/ovhcloud", "--now", "tomorrow"]);
     assert_eq!(bad.code, 2);
@@ -109,7 +186,12 @@ fn malformed_input_exits_2_with_file_document_and_reason() {
 fn missing_files_and_empty_arguments_are_errors() {
     let out = hygie(&["check", "-f", "no/such/dir"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no/such/dir: no such file or directory"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no/such/dir: no such file or directory"),
+        "{}",
+        out.stderr
+    );
     let out = hygie(&["check"]);
     assert_eq!(out.code, 2, "clap refuses a missing -f");
     assert_no_panic(&out);
@@ -126,30 +208,78 @@ fn render_prints_a_yaml_stream_of_the_objects() {
 
 #[test]
 fn render_json_is_a_v1_list() {
-    let out = hygie(&["render", "-o", "json", "-f", "examples/outscale", "--now", NOW]);
+    let out = hygie(&[
+        "render",
+        "-o",
+        "json",
+        "-f",
+        "examples/outscale",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 0);
     let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((list["apiVersion"].as_str(), list["kind"].as_str()), (Some("v1"), Some("List")));
-    let kinds: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"StatefulSet") && kinds.contains(&"NetworkPolicy"), "{kinds:?}");
+    assert_eq!(
+        (list["apiVersion"].as_str(), list["kind"].as_str()),
+        (Some("v1"), Some("List"))
+    );
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"StatefulSet") && kinds.contains(&"NetworkPolicy"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
 fn render_skips_what_breaks_a_rule_says_why_and_exits_1() {
-    let out = hygie(&["render", "-f", "examples/invalid/HYG006-outlives-authorisation", "--now", NOW]);
+    let out = hygie(&[
+        "render",
+        "-f",
+        "examples/invalid/HYG006-outlives-authorisation",
+        "--now",
+        NOW,
+    ]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("HYG006 Workspace/research/study spec.expiresAt"), "{}", out.stderr);
-    assert!(out.stderr.contains("Workspace/research/study: not rendered"), "{}", out.stderr);
-    assert!(!out.stdout.contains("kind: StatefulSet"), "nothing of the workspace is rendered");
-    assert!(out.stdout.contains("name: cohort-data"), "the compliant dataset still renders");
+    assert!(
+        out.stderr
+            .contains("HYG006 Workspace/research/study spec.expiresAt"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Workspace/research/study: not rendered"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("kind: StatefulSet"),
+        "nothing of the workspace is rendered"
+    );
+    assert!(
+        out.stdout.contains("name: cohort-data"),
+        "the compliant dataset still renders"
+    );
 }
 
 #[test]
 fn crds_prints_the_three_definitions() {
     let out = hygie(&["crds"]);
     assert_eq!(out.code, 0);
-    assert_eq!(out.stdout.matches("kind: CustomResourceDefinition").count(), 3);
-    for name in ["hostingprofiles.hygie.io", "datasets.hygie.io", "workspaces.hygie.io"] {
+    assert_eq!(
+        out.stdout.matches("kind: CustomResourceDefinition").count(),
+        3
+    );
+    for name in [
+        "hostingprofiles.hygie.io",
+        "datasets.hygie.io",
+        "workspaces.hygie.io",
+    ] {
         let file = std::fs::read_to_string(repo(&format!("crds/{name}.yaml"))).unwrap();
         assert!(out.stdout.contains(&file), "{name} printed as in crds/");
     }

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 
 /// The root of the repository.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_owned()
 }
 
 /// The instant golden renders are made at, so that they do not change with the calendar.
@@ -17,7 +20,10 @@ pub fn golden_now() -> jiff::Timestamp {
 
 /// The valid example bundles: every directory of examples/ but invalid/.
 pub fn valid_examples() -> Vec<PathBuf> {
-    subdirectories(&repo_root().join("examples")).into_iter().filter(|d| !d.ends_with("invalid")).collect()
+    subdirectories(&repo_root().join("examples"))
+        .into_iter()
+        .filter(|d| !d.ends_with("invalid"))
+        .collect()
 }
 
 /// The invalid example bundles, one directory per rule.
@@ -39,8 +45,10 @@ pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
 /// The `# <tag>: <value>` lines at the top of each fixture, such as `# expect: HYG005 ...`.
 pub fn annotations(dir_or_file: &Path, tag: &str) -> Vec<String> {
     let files: Vec<PathBuf> = if dir_or_file.is_dir() {
-        let mut files: Vec<PathBuf> =
-            std::fs::read_dir(dir_or_file).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir_or_file)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         files
     } else {
@@ -49,7 +57,13 @@ pub fn annotations(dir_or_file: &Path, tag: &str) -> Vec<String> {
     let prefix = format!("# {tag}: ");
     files
         .iter()
-        .flat_map(|f| std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())).lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
         .collect()
 }

@@ -8,7 +8,9 @@ use hygie::{
     policy::{Rule, check_all},
     render::render,
 };
-use hygie_tests::{annotations, golden_now, invalid_examples, pod_security, repo_root, valid_examples};
+use hygie_tests::{
+    annotations, golden_now, invalid_examples, pod_security, repo_root, valid_examples,
+};
 use kube::ResourceExt;
 
 fn load(path: &std::path::Path) -> Bundle {
@@ -17,10 +19,15 @@ fn load(path: &std::path::Path) -> Bundle {
 
 #[test]
 fn every_rule_has_an_invalid_example() {
-    let dirs: Vec<String> =
-        invalid_examples().iter().map(|d| d.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let dirs: Vec<String> = invalid_examples()
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     for rule in Rule::ALL {
-        assert!(dirs.iter().any(|d| d.starts_with(rule.id())), "no examples/invalid bundle for {rule}");
+        assert!(
+            dirs.iter().any(|d| d.starts_with(rule.id())),
+            "no examples/invalid bundle for {rule}"
+        );
     }
 }
 
@@ -28,10 +35,16 @@ fn every_rule_has_an_invalid_example() {
 fn each_invalid_example_fails_with_its_rule_and_field() {
     for dir in invalid_examples() {
         let bundle = load(&dir);
-        let lines: Vec<String> =
-            check_all(&bundle.inventory, &bundle.workspaces, golden_now()).iter().map(|v| v.to_string()).collect();
+        let lines: Vec<String> = check_all(&bundle.inventory, &bundle.workspaces, golden_now())
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
         let expected = annotations(&dir, "expect");
-        assert!(!expected.is_empty(), "{} says what it expects", dir.display());
+        assert!(
+            !expected.is_empty(),
+            "{} says what it expects",
+            dir.display()
+        );
         for expect in expected {
             assert!(
                 lines.iter().any(|l| l.starts_with(&format!("{expect}:"))),
@@ -40,7 +53,11 @@ fn each_invalid_example_fails_with_its_rule_and_field() {
             );
         }
         let named_rule = &dir.file_name().unwrap().to_string_lossy()[..6];
-        assert!(lines.iter().all(|l| l.starts_with(named_rule)), "{}: only {named_rule} fails, got {lines:#?}", dir.display());
+        assert!(
+            lines.iter().all(|l| l.starts_with(named_rule)),
+            "{}: only {named_rule} fails, got {lines:#?}",
+            dir.display()
+        );
     }
 }
 
@@ -52,9 +69,17 @@ fn invalid_examples_render_nothing_for_what_breaks_the_rules() {
         for violation in &rendered.violations {
             let owner = violation.object.name.as_str();
             let leaked = rendered.objects.iter().any(|o| {
-                o.meta().labels.as_ref().is_some_and(|l| l.values().any(|v| v == owner))
+                o.meta()
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.values().any(|v| v == owner))
             });
-            assert!(!leaked, "{}: {} was rendered despite {violation}", dir.display(), violation.object);
+            assert!(
+                !leaked,
+                "{}: {} was rendered despite {violation}",
+                dir.display(),
+                violation.object
+            );
         }
     }
 }
@@ -73,7 +98,12 @@ fn every_rendered_pod_is_hardened() {
     let mut pods = 0;
     for dir in valid_examples() {
         let bundle = load(&dir);
-        let profile: &HostingProfile = bundle.inventory.profiles.values().next().expect("a profile per bundle");
+        let profile: &HostingProfile = bundle
+            .inventory
+            .profiles
+            .values()
+            .next()
+            .expect("a profile per bundle");
         for child in render(&bundle, golden_now()).objects {
             let (owner, spec, workload) = match &child {
                 Child::StatefulSet(s) => (
@@ -94,21 +124,33 @@ fn every_rendered_pod_is_hardened() {
             pods += 1;
         }
     }
-    assert!(pods >= 4, "the examples render workspaces and an import Job, found {pods} pods");
+    assert!(
+        pods >= 4,
+        "the examples render workspaces and an import Job, found {pods} pods"
+    );
 }
 
 #[test]
 fn malformed_fixtures_are_refused_with_their_reason() {
     let dir = repo_root().join("tests/fixtures/malformed");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 10);
     for file in files {
         let expected = annotations(&file, "expect");
-        let error = Bundle::load(std::slice::from_ref(&file)).expect_err(&file.display().to_string()).to_string();
+        let error = Bundle::load(std::slice::from_ref(&file))
+            .expect_err(&file.display().to_string())
+            .to_string();
         assert!(error.starts_with(&file.display().to_string()), "{error}");
         for expect in expected {
-            assert!(error.contains(&expect), "{}: expected `{expect}` in `{error}`", file.display());
+            assert!(
+                error.contains(&expect),
+                "{}: expected `{expect}` in `{error}`",
+                file.display()
+            );
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Generated files must be exactly what the code generates today: the CRDs (in crds/ and in
 //! the chart) and the golden renders of every valid example.
 
-use hygie::{bundle::Bundle, render::{render, yaml_stream}};
+use hygie::{
+    bundle::Bundle,
+    render::{render, yaml_stream},
+};
 use hygie_tests::{assert_file_matches, golden_now, repo_root, valid_examples};
 
 #[test]
@@ -11,14 +14,19 @@ fn crds_match_the_rust_types() {
     for crd in crds {
         let name = crd.metadata.name.clone().expect("CRDs are named");
         let yaml = yaml_stream(&[serde_json::to_value(&crd).unwrap()]);
-        assert_file_matches(&repo_root().join("crds").join(format!("{name}.yaml")), &yaml);
+        assert_file_matches(
+            &repo_root().join("crds").join(format!("{name}.yaml")),
+            &yaml,
+        );
     }
 }
 
 #[test]
 fn crds_folder_holds_nothing_else() {
-    let expected: Vec<String> =
-        hygie::api::crds().iter().map(|c| format!("{}.yaml", c.metadata.name.as_deref().unwrap())).collect();
+    let expected: Vec<String> = hygie::api::crds()
+        .iter()
+        .map(|c| format!("{}.yaml", c.metadata.name.as_deref().unwrap()))
+        .collect();
     let mut found: Vec<String> = std::fs::read_dir(repo_root().join("crds"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -26,7 +34,10 @@ fn crds_folder_holds_nothing_else() {
     found.sort();
     let mut expected_sorted = expected.clone();
     expected_sorted.sort();
-    assert_eq!(found, expected_sorted, "crds/ must hold one file per kind and nothing else");
+    assert_eq!(
+        found, expected_sorted,
+        "crds/ must hold one file per kind and nothing else"
+    );
 }
 
 #[test]
@@ -36,10 +47,20 @@ fn golden_renders_match_the_examples() {
     for example in examples {
         let bundle = Bundle::load(std::slice::from_ref(&example)).unwrap_or_else(|e| panic!("{e}"));
         let rendered = render(&bundle, golden_now());
-        assert!(rendered.violations.is_empty(), "{}: {:?}", example.display(), rendered.violations);
+        assert!(
+            rendered.violations.is_empty(),
+            "{}: {:?}",
+            example.display(),
+            rendered.violations
+        );
         assert!(!rendered.objects.is_empty());
         let objects: Vec<_> = rendered.objects.iter().map(|o| o.to_json()).collect();
         let name = example.file_name().unwrap().to_string_lossy();
-        assert_file_matches(&repo_root().join("tests/golden").join(format!("{name}.yaml")), &yaml_stream(&objects));
+        assert_file_matches(
+            &repo_root()
+                .join("tests/golden")
+                .join(format!("{name}.yaml")),
+            &yaml_stream(&objects),
+        );
     }
 }

@@ -162,6 +162,9 @@ pub enum Classification {
 impl Classification {
     /// Whether the data is personal health data, which only an HDS-certified host may hold.
     pub fn is_health_data(self) -> bool {
-        matches!(self, Classification::Identifying | Classification::Pseudonymised)
+        matches!(
+            self,
+            Classification::Identifying | Classification::Pseudonymised
+        )
     }
 }

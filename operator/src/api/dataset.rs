@@ -17,12 +17,12 @@ use super::common::{Classification, Date, EgressRule, LocalSecretReference, Volu
     shortname = "ds",
     category = "hygie",
     status = "DatasetStatus",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Classification", type_ = "string", json_path = ".spec.classification"),
-    printcolumn(name = "Profile", type_ = "string", json_path = ".spec.hostingProfile"),
-    printcolumn(name = "Size", type_ = "string", json_path = ".spec.storage.size"),
-    printcolumn(name = "Valid-Until", type_ = "string", json_path = ".spec.legal.validUntil"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,
+    printcolumn = r#"{"name": "Classification", "type": "string", "jsonPath": ".spec.classification"}"#,
+    printcolumn = r#"{"name": "Profile", "type": "string", "jsonPath": ".spec.hostingProfile"}"#,
+    printcolumn = r#"{"name": "Size", "type": "string", "jsonPath": ".spec.storage.size"}"#,
+    printcolumn = r#"{"name": "Valid-Until", "type": "string", "jsonPath": ".spec.legal.validUntil"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetSpec {

@@ -20,11 +20,11 @@ use super::common::Date;
     shortname = "hp",
     category = "hygie",
     status = "HostingProfileStatus",
-    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider"),
-    printcolumn(name = "Country", type_ = "string", json_path = ".spec.residency.country"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Certified-Until", type_ = "string", json_path = ".status.certificationsExpireAt"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Provider", "type": "string", "jsonPath": ".spec.provider"}"#,
+    printcolumn = r#"{"name": "Country", "type": "string", "jsonPath": ".spec.residency.country"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Certified-Until", "type": "string", "jsonPath": ".status.certificationsExpireAt"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HostingProfileSpec {
@@ -173,7 +173,7 @@ pub struct ImagePolicy {
 }
 
 /// The network around workloads.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkProfile {
     #[serde(default)]
@@ -181,12 +181,6 @@ pub struct NetworkProfile {
     /// Who may reach workspaces; absent means nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_from: Option<IngressSource>,
-}
-
-impl Default for NetworkProfile {
-    fn default() -> Self {
-        NetworkProfile { dns: DnsEndpoint::default(), ingress_from: None }
-    }
 }
 
 /// The cluster DNS pods workloads may query.

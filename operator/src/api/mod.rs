@@ -11,8 +11,8 @@ pub use dataset::{Dataset, DatasetSpec};
 pub use hosting_profile::{HostingProfile, HostingProfileSpec};
 pub use workspace::{Workspace, WorkspaceSpec};
 
-use kube::CustomResourceExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
 /// The CRDs of every kind, in the order they should be applied.
 pub fn crds() -> Vec<CustomResourceDefinition> {

@@ -20,12 +20,12 @@ use super::common::{EgressRule, VolumeSize, quantity_schema};
     shortname = "ws",
     category = "hygie",
     status = "WorkspaceStatus",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Profile", type_ = "string", json_path = ".spec.hostingProfile"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".spec.expiresAt"),
-    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.endpoint", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Profile", "type": "string", "jsonPath": ".spec.hostingProfile"}"#,
+    printcolumn = r#"{"name": "Expires", "type": "date", "jsonPath": ".spec.expiresAt"}"#,
+    printcolumn = r#"{"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {
@@ -85,7 +85,9 @@ pub enum MemberKind {
 }
 
 /// What a member may do, each role including the ones below it.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
 pub enum Role {
     /// Sees the workspace and its logs.
     Viewer,

@@ -31,7 +31,11 @@ pub fn member_access(
     Role::ALL
         .into_iter()
         .filter_map(|role| {
-            let subjects: Vec<Subject> = members.iter().filter(|m| m.role == role).map(subject).collect();
+            let subjects: Vec<Subject> = members
+                .iter()
+                .filter(|m| m.role == role)
+                .map(subject)
+                .collect();
             if subjects.is_empty() {
                 return None;
             }
@@ -73,7 +77,12 @@ fn rules(role: Role, workspace: &str, pod: &str) -> Vec<PolicyRule> {
         rules.push(rule("", "services/proxy", workspace, &["get", "create"]));
     }
     if role >= Role::Owner {
-        rules.push(rule("hygie.io", "workspaces", workspace, &["update", "patch"]));
+        rules.push(rule(
+            "hygie.io",
+            "workspaces",
+            workspace,
+            &["update", "patch"],
+        ));
         rules.push(rule("", "pods/exec", pod, &["create"]));
     }
     rules
@@ -99,4 +108,3 @@ fn meta(name: &str, namespace: &str, owner: Owner) -> ObjectMeta {
         ..Default::default()
     }
 }
-

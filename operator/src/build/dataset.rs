@@ -7,7 +7,8 @@ use k8s_openapi::{
     api::{
         batch::v1::{Job, JobSpec},
         core::v1::{
-            Container, EnvVar, PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Volume, VolumeMount,
+            Container, EnvVar, PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Volume,
+            VolumeMount,
         },
     },
     apimachinery::pkg::api::resource::Quantity,
@@ -15,7 +16,9 @@ use k8s_openapi::{
 use kube::{ResourceExt, api::ObjectMeta};
 
 use super::{
-    Child, access, labels::{self, Owner}, network, pod,
+    Child, access,
+    labels::{self, Owner},
+    network, pod,
     storage::{Origin, encrypted_volume},
 };
 use crate::api::{Dataset, HostingProfile, dataset::S3Source};
@@ -48,21 +51,41 @@ pub fn dataset_children(dataset: &Dataset, profile: &HostingProfile) -> Vec<Chil
         Some(claim) => Origin::CloneOf(&claim.claim_name),
         None => Origin::Empty,
     };
-    let (secret, claim) =
-        encrypted_volume(&claim_name, &namespace, owner, "data", &dataset.spec.storage.size, profile, origin);
+    let (secret, claim) = encrypted_volume(
+        &claim_name,
+        &namespace,
+        owner,
+        "data",
+        &dataset.spec.storage.size,
+        profile,
+        origin,
+    );
     let mut children: Vec<Child> = secret.map(Child::Secret).into_iter().collect();
     children.push(Child::PersistentVolumeClaim(claim));
 
-    if let (Some(s3), Some(image)) = (source.and_then(|s| s.s3.as_ref()), &profile.spec.images.importer) {
+    if let (Some(s3), Some(image)) = (
+        source.and_then(|s| s.s3.as_ref()),
+        &profile.spec.images.importer,
+    ) {
         let import = labels::import_name(&name);
         let pods = owner.pod_selector(IMPORT);
-        children.push(Child::ServiceAccount(access::service_account(&import, &namespace, owner)));
+        children.push(Child::ServiceAccount(access::service_account(
+            &import, &namespace, owner,
+        )));
         children.extend(
             network::isolation(&import, &namespace, owner, &pods, profile, None, &s3.egress)
                 .into_iter()
                 .map(Child::NetworkPolicy),
         );
-        children.push(Child::Job(import_job(&import, &namespace, owner, &claim_name, s3, image, profile)));
+        children.push(Child::Job(import_job(
+            &import,
+            &namespace,
+            owner,
+            &claim_name,
+            s3,
+            image,
+            profile,
+        )));
     }
     children
 }
@@ -89,16 +112,30 @@ fn import_job(
         command: Some(vec!["sh".into(), "-c".into(), IMPORT_SCRIPT.into()]),
         env: Some(
             env.into_iter()
-                .map(|(k, v)| EnvVar { name: k.into(), value: Some(v.into()), value_from: None })
+                .map(|(k, v)| EnvVar {
+                    name: k.into(),
+                    value: Some(v.into()),
+                    value_from: None,
+                })
                 .collect(),
         ),
         resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([("cpu".into(), quantity("250m")), ("memory".into(), quantity("256Mi"))])),
-            limits: Some(BTreeMap::from([("cpu".into(), quantity("1")), ("memory".into(), quantity("1Gi"))])),
+            requests: Some(BTreeMap::from([
+                ("cpu".into(), quantity("250m")),
+                ("memory".into(), quantity("256Mi")),
+            ])),
+            limits: Some(BTreeMap::from([
+                ("cpu".into(), quantity("1")),
+                ("memory".into(), quantity("1Gi")),
+            ])),
             claims: None,
         }),
         volume_mounts: Some(vec![
-            VolumeMount { name: "data".into(), mount_path: "/data".into(), ..Default::default() },
+            VolumeMount {
+                name: "data".into(),
+                mount_path: "/data".into(),
+                ..Default::default()
+            },
             VolumeMount {
                 name: "credentials".into(),
                 mount_path: CREDENTIALS.into(),
@@ -131,8 +168,17 @@ fn import_job(
         spec: Some(JobSpec {
             backoff_limit: Some(3),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(owner.labels(IMPORT)), ..Default::default() }),
-                spec: Some(pod::hardened_pod(profile, name, vec![container], volumes, "Never")),
+                metadata: Some(ObjectMeta {
+                    labels: Some(owner.labels(IMPORT)),
+                    ..Default::default()
+                }),
+                spec: Some(pod::hardened_pod(
+                    profile,
+                    name,
+                    vec![container],
+                    volumes,
+                    "Never",
+                )),
             },
             ..Default::default()
         }),

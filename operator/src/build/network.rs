@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::networking::v1::{
-        IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-        NetworkPolicyPort, NetworkPolicySpec,
+        IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
+        NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
     },
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
@@ -59,7 +59,8 @@ pub fn isolation(
                 ingress: Some(vec![NetworkPolicyIngressRule {
                     from: Some(vec![NetworkPolicyPeer {
                         namespace_selector: Some(selector(&source.namespace_labels)),
-                        pod_selector: (!source.pod_labels.is_empty()).then(|| selector(&source.pod_labels)),
+                        pod_selector: (!source.pod_labels.is_empty())
+                            .then(|| selector(&source.pod_labels)),
                         ip_block: None,
                     }]),
                     ports: Some(vec![port_of(port, "TCP")]),
@@ -75,10 +76,18 @@ pub fn isolation(
                 policy_types: Some(vec!["Egress".into()]),
                 egress: Some(vec![NetworkPolicyEgressRule {
                     to: Some(vec![NetworkPolicyPeer {
-                        ip_block: Some(IPBlock { cidr: rule.cidr.clone(), except: None }),
+                        ip_block: Some(IPBlock {
+                            cidr: rule.cidr.clone(),
+                            except: None,
+                        }),
                         ..Default::default()
                     }]),
-                    ports: Some(rule.ports.iter().map(|p| port_of(p.port, p.protocol.as_str())).collect()),
+                    ports: Some(
+                        rule.ports
+                            .iter()
+                            .map(|p| port_of(p.port, p.protocol.as_str()))
+                            .collect(),
+                    ),
                 }]),
                 ..Default::default()
             },
@@ -89,7 +98,10 @@ pub fn isolation(
 
 fn allow_dns(profile: &HostingProfile) -> NetworkPolicySpec {
     let dns = &profile.spec.network.dns;
-    let namespace = BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), dns.namespace.clone())]);
+    let namespace = BTreeMap::from([(
+        "kubernetes.io/metadata.name".to_owned(),
+        dns.namespace.clone(),
+    )]);
     NetworkPolicySpec {
         policy_types: Some(vec!["Egress".into()]),
         egress: Some(vec![NetworkPolicyEgressRule {
@@ -105,7 +117,10 @@ fn allow_dns(profile: &HostingProfile) -> NetworkPolicySpec {
 }
 
 fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector { match_labels: Some(labels.clone()), match_expressions: None }
+    LabelSelector {
+        match_labels: Some(labels.clone()),
+        match_expressions: None,
+    }
 }
 
 fn port_of(port: i32, protocol: &str) -> NetworkPolicyPort {

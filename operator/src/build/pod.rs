@@ -4,8 +4,8 @@
 use k8s_openapi::{
     api::core::v1::{
         Affinity, Capabilities, Container, EmptyDirVolumeSource, NodeAffinity, NodeSelector,
-        NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, SeccompProfile,
-        SecurityContext, Volume, VolumeMount,
+        NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource,
+        PodSecurityContext, PodSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
     },
     apimachinery::pkg::api::resource::Quantity,
 };
@@ -53,7 +53,8 @@ pub fn hardened_pod(
             ..Default::default()
         }),
         affinity: Some(region_affinity(profile)),
-        node_selector: (!scheduling.node_selector.is_empty()).then(|| scheduling.node_selector.clone()),
+        node_selector: (!scheduling.node_selector.is_empty())
+            .then(|| scheduling.node_selector.clone()),
         tolerations: (!scheduling.tolerations.is_empty()).then(|| scheduling.tolerations.clone()),
         ..Default::default()
     }
@@ -69,7 +70,10 @@ fn harden(mut container: Container) -> Container {
         run_as_non_root: Some(true),
         run_as_user: Some(RUN_AS),
         run_as_group: Some(RUN_AS),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
         seccomp_profile: Some(runtime_default()),
         ..Default::default()
     });
@@ -83,7 +87,10 @@ fn harden(mut container: Container) -> Container {
 }
 
 fn runtime_default() -> SeccompProfile {
-    SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        localhost_profile: None,
+    }
 }
 
 /// A required node affinity: pods only ever land on nodes of the certified regions.

@@ -73,7 +73,8 @@ pub fn encrypted_volume(
 /// The name of the passphrase Secret of `claim` under `profile`, if the profile uses one.
 pub fn passphrase_secret_name(claim: &str, profile: &HostingProfile) -> Option<String> {
     let encryption = &profile.spec.storage.encryption;
-    (encryption.kind == EncryptionType::NodeLuks).then(|| format!("{claim}{}", encryption.secret_suffix))
+    (encryption.kind == EncryptionType::NodeLuks)
+        .then(|| format!("{claim}{}", encryption.secret_suffix))
 }
 
 fn passphrase_secret(

@@ -12,7 +12,10 @@ use crate::{
 };
 
 fn names(children: &[Child]) -> Vec<String> {
-    children.iter().map(|c| format!("{}/{}", c.kind(), c.name())).collect()
+    children
+        .iter()
+        .map(|c| format!("{}/{}", c.kind(), c.name()))
+        .collect()
 }
 
 fn workspace_objects(ws: &Workspace, profile: &HostingProfile) -> Vec<Child> {
@@ -31,11 +34,22 @@ fn statefulset(children: &[Child]) -> &StatefulSet {
 }
 
 fn pod(children: &[Child]) -> PodSpec {
-    statefulset(children).spec.clone().unwrap().template.spec.unwrap()
+    statefulset(children)
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
 }
 
 fn replicas(children: &[Child]) -> i32 {
-    statefulset(children).spec.as_ref().unwrap().replicas.unwrap()
+    statefulset(children)
+        .spec
+        .as_ref()
+        .unwrap()
+        .replicas
+        .unwrap()
 }
 
 #[test]
@@ -69,7 +83,10 @@ fn a_workspace_becomes_isolation_access_volumes_workload_and_service() {
 
 #[test]
 fn building_twice_gives_the_same_objects() {
-    assert_eq!(workspace_objects(&workspace(), &luks_profile()), workspace_objects(&workspace(), &luks_profile()));
+    assert_eq!(
+        workspace_objects(&workspace(), &luks_profile()),
+        workspace_objects(&workspace(), &luks_profile())
+    );
 }
 
 #[test]
@@ -86,24 +103,39 @@ fn network_policies_deny_all_then_allow_dns_ingress_and_each_egress() {
         .collect();
     assert_eq!(policies.len(), 5);
     let deny = &policies[0];
-    assert_eq!(deny.policy_types.as_deref(), Some(&["Ingress".to_owned(), "Egress".to_owned()][..]));
+    assert_eq!(
+        deny.policy_types.as_deref(),
+        Some(&["Ingress".to_owned(), "Egress".to_owned()][..])
+    );
     assert!(deny.ingress.is_none() && deny.egress.is_none());
     let selector = deny.pod_selector.clone().unwrap().match_labels.unwrap();
     assert_eq!(selector[labels::WORKSPACE], "study");
     let dns = &policies[1].egress.as_ref().unwrap()[0];
     assert_eq!(dns.ports.as_ref().unwrap().len(), 2);
     let ingress = &policies[2].ingress.as_ref().unwrap()[0];
-    assert_eq!(ingress.ports.as_ref().unwrap()[0].port, Some(IntOrString::Int(8888)));
+    assert_eq!(
+        ingress.ports.as_ref().unwrap()[0].port,
+        Some(IntOrString::Int(8888))
+    );
     let cidrs: Vec<_> = policies[3..]
         .iter()
-        .map(|p| p.egress.as_ref().unwrap()[0].to.as_ref().unwrap()[0].ip_block.clone().unwrap().cidr)
+        .map(|p| {
+            p.egress.as_ref().unwrap()[0].to.as_ref().unwrap()[0]
+                .ip_block
+                .clone()
+                .unwrap()
+                .cidr
+        })
         .collect();
     assert_eq!(cidrs, ["10.20.0.0/24", "192.0.2.0/24"]);
 
     let mut closed = profile();
     closed.spec.network.ingress_from = None;
     let closed_names = names(&workspace_objects(&workspace(), &closed));
-    assert!(!closed_names.iter().any(|n| n.ends_with("allow-ingress")), "nobody may connect without ingressFrom");
+    assert!(
+        !closed_names.iter().any(|n| n.ends_with("allow-ingress")),
+        "nobody may connect without ingressFrom"
+    );
 }
 
 #[test]
@@ -117,7 +149,11 @@ fn the_workload_stops_when_suspended_or_expired_and_volumes_stay() {
 
     let mut expiring = workspace();
     expiring.spec.expires_at = Some(Time(now()));
-    assert_eq!(replicas(&workspace_objects(&expiring, &profile())), 0, "expired at exactly expiresAt");
+    assert_eq!(
+        replicas(&workspace_objects(&expiring, &profile())),
+        0,
+        "expired at exactly expiresAt"
+    );
     expiring.spec.expires_at = Some(Time(now() + jiff::SignedDuration::from_secs(1)));
     assert_eq!(replicas(&workspace_objects(&expiring, &profile())), 1);
 }
@@ -128,41 +164,87 @@ fn dataset_copies_are_clones_mounted_read_only() {
     let copy = children
         .iter()
         .find_map(|c| match c {
-            Child::PersistentVolumeClaim(p) if p.metadata.name.as_deref() == Some("study-cohort") => Some(p.clone()),
+            Child::PersistentVolumeClaim(p)
+                if p.metadata.name.as_deref() == Some("study-cohort") =>
+            {
+                Some(p.clone())
+            }
             _ => None,
         })
         .unwrap();
     let source = copy.spec.as_ref().unwrap().data_source.clone().unwrap();
-    assert_eq!((source.kind.as_str(), source.name.as_str()), ("PersistentVolumeClaim", "cohort-data"));
-    assert_eq!(copy.spec.unwrap().storage_class_name.as_deref(), Some("csi-cinder-high-speed-gen2-luks"));
+    assert_eq!(
+        (source.kind.as_str(), source.name.as_str()),
+        ("PersistentVolumeClaim", "cohort-data")
+    );
+    assert_eq!(
+        copy.spec.unwrap().storage_class_name.as_deref(),
+        Some("csi-cinder-high-speed-gen2-luks")
+    );
 
     let pod = pod(&children);
-    let volume = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "dataset-0").unwrap();
-    assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().read_only, Some(true));
-    let mount = pod.containers[0].volume_mounts.as_ref().unwrap().iter().find(|m| m.name == "dataset-0").unwrap();
-    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/data/cohort", Some(true)));
+    let volume = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "dataset-0")
+        .unwrap();
+    assert_eq!(
+        volume.persistent_volume_claim.as_ref().unwrap().read_only,
+        Some(true)
+    );
+    let mount = pod.containers[0]
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "dataset-0")
+        .unwrap();
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        ("/data/cohort", Some(true))
+    );
 }
 
 #[test]
 fn nodeluks_secrets_come_before_their_claims_without_key_material() {
     let children = workspace_objects(&workspace(), &luks_profile());
     let order = names(&children);
-    let position = |name: &str| order.iter().position(|n| n == name).unwrap_or_else(|| panic!("{name} in {order:?}"));
+    let position = |name: &str| {
+        order
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("{name} in {order:?}"))
+    };
     assert!(position("Secret/study-home-luks") < position("PersistentVolumeClaim/study-home"));
     assert!(position("Secret/study-cohort-luks") < position("PersistentVolumeClaim/study-cohort"));
     for child in &children {
         if let Child::Secret(secret) = child {
-            assert!(secret.data.is_none() && secret.string_data.is_none(), "no key material in built objects");
+            assert!(
+                secret.data.is_none() && secret.string_data.is_none(),
+                "no key material in built objects"
+            );
             assert_eq!(secret.immutable, Some(true));
         }
     }
     let source = |name: &str| {
-        children.iter().find(|c| c.name() == name).unwrap().meta().annotations.clone().unwrap()
-            [labels::PASSPHRASE_SOURCE]
+        children
+            .iter()
+            .find(|c| c.name() == name)
+            .unwrap()
+            .meta()
+            .annotations
+            .clone()
+            .unwrap()[labels::PASSPHRASE_SOURCE]
             .clone()
     };
     assert_eq!(source("study-home-luks"), labels::PASSPHRASE_GENERATED);
-    assert_eq!(source("study-cohort-luks"), "cohort-data-luks", "a clone opens with the dataset's key");
+    assert_eq!(
+        source("study-cohort-luks"),
+        "cohort-data-luks",
+        "a clone opens with the dataset's key"
+    );
 
     let provider_managed = names(&workspace_objects(&workspace(), &profile()));
     assert!(!provider_managed.iter().any(|n| n.starts_with("Secret/")));
@@ -181,21 +263,36 @@ fn members_get_namespaced_roles_limited_to_their_workspace() {
             .unwrap()
     };
     let verbs = |role: &k8s_openapi::api::rbac::v1::Role, resource: &str| -> Vec<String> {
-        role.rules.iter().flatten().filter(|r| r.resources.as_ref().unwrap()[0] == resource).flat_map(|r| r.verbs.clone()).collect()
+        role.rules
+            .iter()
+            .flatten()
+            .filter(|r| r.resources.as_ref().unwrap()[0] == resource)
+            .flat_map(|r| r.verbs.clone())
+            .collect()
     };
     let owner = role("study-owner");
     let analyst = role("study-analyst");
     assert!(verbs(&owner, "pods/exec").contains(&"create".to_owned()));
-    assert!(verbs(&analyst, "pods/exec").is_empty(), "analysts cannot open a shell");
+    assert!(
+        verbs(&analyst, "pods/exec").is_empty(),
+        "analysts cannot open a shell"
+    );
     assert!(verbs(&analyst, "pods/portforward").contains(&"create".to_owned()));
     for rule in owner.rules.iter().flatten() {
-        assert!(rule.resource_names.as_ref().is_some_and(|n| n == &["study"] || n == &["study-0"]), "{rule:?}");
+        assert!(
+            rule.resource_names
+                .as_ref()
+                .is_some_and(|n| n == &["study"] || n == &["study-0"]),
+            "{rule:?}"
+        );
         assert!(!rule.verbs.iter().any(|v| v == "*"));
     }
     let binding = children
         .iter()
         .find_map(|c| match c {
-            Child::RoleBinding(b) if b.metadata.name.as_deref() == Some("study-analyst") => Some(b.clone()),
+            Child::RoleBinding(b) if b.metadata.name.as_deref() == Some("study-analyst") => {
+                Some(b.clone())
+            }
             _ => None,
         })
         .unwrap();
@@ -206,16 +303,35 @@ fn members_get_namespaced_roles_limited_to_their_workspace() {
 #[test]
 fn the_pod_is_pinned_to_the_profile_regions_and_scheduling() {
     let mut p = profile();
-    p.spec.scheduling.node_selector.insert("nodepool".into(), "hds".into());
+    p.spec
+        .scheduling
+        .node_selector
+        .insert("nodepool".into(), "hds".into());
     let pod = pod(&workspace_objects(&workspace(), &p));
-    let term = &pod.affinity.unwrap().node_affinity.unwrap().required_during_scheduling_ignored_during_execution.unwrap()
+    let term = &pod
+        .affinity
+        .unwrap()
+        .node_affinity
+        .unwrap()
+        .required_during_scheduling_ignored_during_execution
+        .unwrap()
         .node_selector_terms[0];
     let expression = &term.match_expressions.as_ref().unwrap()[0];
     assert_eq!(expression.key, "topology.kubernetes.io/region");
-    assert_eq!(expression.values.as_deref(), Some(&["GRA7".to_owned(), "GRA9".to_owned()][..]));
+    assert_eq!(
+        expression.values.as_deref(),
+        Some(&["GRA7".to_owned(), "GRA9".to_owned()][..])
+    );
     assert_eq!(pod.node_selector.unwrap()["nodepool"], "hds");
     assert_eq!(pod.automount_service_account_token, Some(false));
-    assert_eq!(pod.containers[0].security_context.as_ref().unwrap().read_only_root_filesystem, Some(true));
+    assert_eq!(
+        pod.containers[0]
+            .security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem,
+        Some(true)
+    );
 }
 
 fn with_s3(mut ds: Dataset) -> Dataset {
@@ -232,10 +348,16 @@ fn with_s3(mut ds: Dataset) -> Dataset {
 
 #[test]
 fn a_dataset_becomes_its_encrypted_claim_and_for_s3_an_isolated_import_job() {
-    assert_eq!(names(&dataset_children(&dataset(), &profile())), ["PersistentVolumeClaim/cohort-data"]);
+    assert_eq!(
+        names(&dataset_children(&dataset(), &profile())),
+        ["PersistentVolumeClaim/cohort-data"]
+    );
     assert_eq!(
         names(&dataset_children(&dataset(), &luks_profile())),
-        ["Secret/cohort-data-luks", "PersistentVolumeClaim/cohort-data"]
+        [
+            "Secret/cohort-data-luks",
+            "PersistentVolumeClaim/cohort-data"
+        ]
     );
     let children = dataset_children(&with_s3(dataset()), &profile());
     assert_eq!(
@@ -249,21 +371,58 @@ fn a_dataset_becomes_its_encrypted_claim_and_for_s3_an_isolated_import_job() {
             "Job/cohort-import",
         ]
     );
-    let Some(Child::Job(job)) = children.last() else { panic!("a Job") };
+    let Some(Child::Job(job)) = children.last() else {
+        panic!("a Job")
+    };
     let pod = job.spec.clone().unwrap().template.spec.unwrap();
     let container = &pod.containers[0];
     assert!(container.image.as_deref().unwrap().contains("@sha256:"));
-    assert!(container.env.iter().flatten().all(|e| e.value_from.is_none()), "credentials are files, not variables");
-    let credentials = pod.volumes.unwrap().into_iter().find(|v| v.name == "credentials").unwrap();
-    assert_eq!(credentials.secret.unwrap().secret_name.as_deref(), Some("s3"));
+    assert!(
+        container
+            .env
+            .iter()
+            .flatten()
+            .all(|e| e.value_from.is_none()),
+        "credentials are files, not variables"
+    );
+    let credentials = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "credentials")
+        .unwrap();
+    assert_eq!(
+        credentials.secret.unwrap().secret_name.as_deref(),
+        Some("s3")
+    );
 }
 
 #[test]
 fn a_claim_source_is_cloned_into_the_dataset_volume() {
     let mut ds = dataset();
-    ds.spec.source = Some(serde_json::from_value(serde_json::json!({"persistentVolumeClaim": {"claimName": "export"}})).unwrap());
+    ds.spec.source = Some(
+        serde_json::from_value(
+            serde_json::json!({"persistentVolumeClaim": {"claimName": "export"}}),
+        )
+        .unwrap(),
+    );
     let children = dataset_children(&ds, &luks_profile());
-    let Child::PersistentVolumeClaim(claim) = &children[1] else { panic!("{:?}", names(&children)) };
-    assert_eq!(claim.spec.as_ref().unwrap().data_source.as_ref().unwrap().name, "export");
-    assert_eq!(children[0].meta().annotations.as_ref().unwrap()[labels::PASSPHRASE_SOURCE], "export-luks");
+    let Child::PersistentVolumeClaim(claim) = &children[1] else {
+        panic!("{:?}", names(&children))
+    };
+    assert_eq!(
+        claim
+            .spec
+            .as_ref()
+            .unwrap()
+            .data_source
+            .as_ref()
+            .unwrap()
+            .name,
+        "export"
+    );
+    assert_eq!(
+        children[0].meta().annotations.as_ref().unwrap()[labels::PASSPHRASE_SOURCE],
+        "export-luks"
+    );
 }

@@ -16,7 +16,9 @@ use k8s_openapi::{
 use kube::{ResourceExt, api::ObjectMeta};
 
 use super::{
-    Child, access, labels::{self, Owner}, network, pod,
+    Child, access,
+    labels::{self, Owner},
+    network, pod,
     storage::{Origin, encrypted_volume},
 };
 use crate::api::{Dataset, HostingProfile, Workspace};
@@ -43,11 +45,21 @@ pub fn workspace_children(
     let pods = owner.pod_selector(WORKLOAD);
     let pod_name = format!("{name}-0");
 
-    let mut children = vec![Child::ServiceAccount(access::service_account(&name, &namespace, owner))];
+    let mut children = vec![Child::ServiceAccount(access::service_account(
+        &name, &namespace, owner,
+    ))];
     children.extend(
-        network::isolation(&name, &namespace, owner, &pods, profile, Some(spec.port), &spec.egress)
-            .into_iter()
-            .map(Child::NetworkPolicy),
+        network::isolation(
+            &name,
+            &namespace,
+            owner,
+            &pods,
+            profile,
+            Some(spec.port),
+            &spec.egress,
+        )
+        .into_iter()
+        .map(Child::NetworkPolicy),
     );
     for (role, binding) in access::member_access(&name, &namespace, &pod_name, &spec.members) {
         children.push(Child::Role(role));
@@ -55,13 +67,24 @@ pub fn workspace_children(
     }
 
     let home = labels::home_claim_name(&name);
-    let (secret, claim) =
-        encrypted_volume(&home, &namespace, owner, "home", &spec.storage.size, profile, Origin::Empty);
+    let (secret, claim) = encrypted_volume(
+        &home,
+        &namespace,
+        owner,
+        "home",
+        &spec.storage.size,
+        profile,
+        Origin::Empty,
+    );
     children.extend(secret.map(Child::Secret));
     children.push(Child::PersistentVolumeClaim(claim));
 
     let mut volumes = vec![pod::claim_volume("home", &home, false)];
-    let mut mounts = vec![VolumeMount { name: "home".into(), mount_path: HOME.into(), ..Default::default() }];
+    let mut mounts = vec![VolumeMount {
+        name: "home".into(),
+        mount_path: HOME.into(),
+        ..Default::default()
+    }];
     for (i, (mount, dataset)) in spec.datasets.iter().zip(datasets).enumerate() {
         let source = labels::dataset_claim_name(&dataset.name_any());
         let copy = labels::dataset_copy_claim_name(&name, &mount.name);
@@ -94,9 +117,15 @@ pub fn workspace_children(
         spec: Some(StatefulSetSpec {
             replicas: Some(i32::from(running)),
             service_name: Some(name.clone()),
-            selector: LabelSelector { match_labels: Some(pods.clone()), match_expressions: None },
+            selector: LabelSelector {
+                match_labels: Some(pods.clone()),
+                match_expressions: None,
+            },
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(owner.labels(WORKLOAD)), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(owner.labels(WORKLOAD)),
+                    ..Default::default()
+                }),
                 spec: Some(pod_spec),
             },
             ..Default::default()
@@ -124,13 +153,20 @@ pub fn workspace_children(
 
 /// Whether `workspace` has reached its `expiresAt` at `now`.
 pub fn is_expired(workspace: &Workspace, now: jiff::Timestamp) -> bool {
-    workspace.spec.expires_at.as_ref().is_some_and(|t| t.0 <= now)
+    workspace
+        .spec
+        .expires_at
+        .as_ref()
+        .is_some_and(|t| t.0 <= now)
 }
 
 fn tool_container(workspace: &Workspace, volume_mounts: Vec<VolumeMount>) -> Container {
     let spec = &workspace.spec;
     let probe = |initial_delay, period| Probe {
-        tcp_socket: Some(TCPSocketAction { port: IntOrString::String("tool".into()), host: None }),
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String("tool".into()),
+            host: None,
+        }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(period),
         ..Default::default()
@@ -152,7 +188,11 @@ fn tool_container(workspace: &Workspace, volume_mounts: Vec<VolumeMount>) -> Con
             protocol: Some("TCP".into()),
             ..Default::default()
         }]),
-        env: Some(vec![EnvVar { name: "HOME".into(), value: Some(HOME.into()), value_from: None }]),
+        env: Some(vec![EnvVar {
+            name: "HOME".into(),
+            value: Some(HOME.into()),
+            value_from: None,
+        }]),
         resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
             requests: Some(resources(requests)),
             limits: Some(resources(limits)),

@@ -16,7 +16,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "hygie", version, about = "Sovereign health-data platforms on Kubernetes")]
+#[command(
+    name = "hygie",
+    version,
+    about = "Sovereign health-data platforms on Kubernetes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -55,7 +59,8 @@ pub struct Input {
 }
 
 fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
-    text.parse().map_err(|e| format!("not an RFC 3339 instant such as 2027-01-31T12:00:00Z: {e}"))
+    text.parse()
+        .map_err(|e| format!("not an RFC 3339 instant such as 2027-01-31T12:00:00Z: {e}"))
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

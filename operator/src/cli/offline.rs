@@ -13,7 +13,9 @@ use crate::{
 };
 
 pub fn check(input: &Input, format: CheckFormat) -> u8 {
-    let Some(bundle) = load(input) else { return exit::MALFORMED };
+    let Some(bundle) = load(input) else {
+        return exit::MALFORMED;
+    };
     let violations = &check_all(&bundle.inventory, &bundle.workspaces, now(input));
     match format {
         CheckFormat::Text => {
@@ -25,11 +27,17 @@ pub fn check(input: &Input, format: CheckFormat) -> u8 {
         }
         CheckFormat::Json => print(&format!("{}\n", violations_json(violations))),
     }
-    if violations.is_empty() { exit::OK } else { exit::VIOLATIONS }
+    if violations.is_empty() {
+        exit::OK
+    } else {
+        exit::VIOLATIONS
+    }
 }
 
 pub fn render(input: &Input, format: RenderFormat) -> u8 {
-    let Some(bundle) = load(input) else { return exit::MALFORMED };
+    let Some(bundle) = load(input) else {
+        return exit::MALFORMED;
+    };
     let rendered = render_bundle(&bundle, now(input));
     for violation in &rendered.violations {
         eprintln!("{violation}");
@@ -42,10 +50,17 @@ pub fn render(input: &Input, format: RenderFormat) -> u8 {
         RenderFormat::Yaml => print(&yaml_stream(&objects)),
         RenderFormat::Json => {
             let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-            print(&format!("{}\n", serde_json::to_string_pretty(&list).expect("JSON values serialize")));
+            print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&list).expect("JSON values serialize")
+            ));
         }
     }
-    if rendered.violations.is_empty() { exit::OK } else { exit::VIOLATIONS }
+    if rendered.violations.is_empty() {
+        exit::OK
+    } else {
+        exit::VIOLATIONS
+    }
 }
 
 pub fn crds() -> u8 {
@@ -58,11 +73,14 @@ pub fn crds() -> u8 {
 }
 
 fn violations_json(violations: &[Violation]) -> String {
-    serde_json::to_string_pretty(&json!({ "violations": violations })).expect("violations serialize")
+    serde_json::to_string_pretty(&json!({ "violations": violations }))
+        .expect("violations serialize")
 }
 
 fn load(input: &Input) -> Option<Bundle> {
-    Bundle::load(&input.paths).inspect_err(|e| eprintln!("error: {e}")).ok()
+    Bundle::load(&input.paths)
+        .inspect_err(|e| eprintln!("error: {e}"))
+        .ok()
 }
 
 fn now(input: &Input) -> jiff::Timestamp {

@@ -3,10 +3,17 @@
 
 use kube::ResourceExt;
 
-use super::{Findings, Inventory, Rule, Violation, is_pinned_by_digest, network::check_egress, profile::has_valid_hds};
+use super::{
+    Findings, Inventory, Rule, Violation, is_pinned_by_digest, network::check_egress,
+    profile::has_valid_hds,
+};
 use crate::api::{Dataset, hosting_profile::EncryptionType};
 
-pub fn check_dataset(dataset: &Dataset, inventory: &Inventory, now: jiff::Timestamp) -> Vec<Violation> {
+pub fn check_dataset(
+    dataset: &Dataset,
+    inventory: &Inventory,
+    now: jiff::Timestamp,
+) -> Vec<Violation> {
     let mut findings = Findings::for_object(dataset);
     let spec = &dataset.spec;
 
@@ -52,7 +59,10 @@ pub fn check_dataset(dataset: &Dataset, inventory: &Inventory, now: jiff::Timest
         let images = &profile.spec.images;
         let usable = images.importer.as_deref().is_some_and(|image| {
             is_pinned_by_digest(image)
-                && images.allowed_registries.iter().any(|p| image.starts_with(p.as_str()))
+                && images
+                    .allowed_registries
+                    .iter()
+                    .any(|p| image.starts_with(p.as_str()))
         });
         if !usable {
             findings.add(

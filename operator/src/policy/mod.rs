@@ -105,7 +105,9 @@ impl Rule {
             Rule::CertificationDates => {
                 "certifications are within their validUntil date; a certification past it makes the profile not Ready"
             }
-            Rule::Resources => "requests and limits are set for cpu and memory, and limits >= requests",
+            Rule::Resources => {
+                "requests and limits are set for cpu and memory, and limits >= requests"
+            }
             Rule::Importer => {
                 "a dataset with an s3 source needs the profile's images.importer, pinned by digest and from an allowed registry"
             }
@@ -165,7 +167,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}: {}", self.rule, self.object, self.field, self.message)
+        write!(
+            f,
+            "{} {} {}: {}",
+            self.rule, self.object, self.field, self.message
+        )
     }
 }
 
@@ -177,7 +183,10 @@ pub(crate) struct Findings {
 
 impl Findings {
     pub(crate) fn for_object<K: Resource<DynamicType = ()>>(object: &K) -> Self {
-        Findings { object: ObjectKey::of(object), violations: Vec::new() }
+        Findings {
+            object: ObjectKey::of(object),
+            violations: Vec::new(),
+        }
     }
 
     pub(crate) fn add(&mut self, rule: Rule, field: impl Into<String>, message: impl Into<String>) {
@@ -227,9 +236,17 @@ pub fn check_all(
     workspaces: &[Workspace],
     now: jiff::Timestamp,
 ) -> Vec<Violation> {
-    let profiles = inventory.profiles.values().flat_map(|p| check_profile(p, now));
-    let datasets = inventory.datasets.values().flat_map(|d| check_dataset(d, inventory, now));
-    let workspaces = workspaces.iter().flat_map(|w| check_workspace(w, inventory, now));
+    let profiles = inventory
+        .profiles
+        .values()
+        .flat_map(|p| check_profile(p, now));
+    let datasets = inventory
+        .datasets
+        .values()
+        .flat_map(|d| check_dataset(d, inventory, now));
+    let workspaces = workspaces
+        .iter()
+        .flat_map(|w| check_workspace(w, inventory, now));
     profiles.chain(datasets).chain(workspaces).collect()
 }
 
@@ -238,19 +255,28 @@ pub(crate) fn is_pinned_by_digest(image: &str) -> bool {
     image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
         !name.is_empty()
             && digest.len() == 64
-            && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
 /// Checks an image reference against HYG004: allowed registry prefix and digest pinning.
 pub(crate) fn check_image(findings: &mut Findings, field: &str, image: &str, allowed: &[String]) {
-    if !allowed.iter().any(|prefix| image.starts_with(prefix.as_str())) {
+    if !allowed
+        .iter()
+        .any(|prefix| image.starts_with(prefix.as_str()))
+    {
         findings.add(
             Rule::TrustedImage,
             field,
             format!(
                 "image `{image}` is not from an allowed registry; the hosting profile allows {}",
-                allowed.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }

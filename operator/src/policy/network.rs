@@ -18,9 +18,9 @@ pub struct Cidr {
 
 /// Parses `address/prefix`, refusing host bits and prefixes longer than the address.
 pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
-    let (address, prefix) = text
-        .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not a CIDR: write it as address/prefix, such as 10.20.0.0/24"))?;
+    let (address, prefix) = text.split_once('/').ok_or_else(|| {
+        format!("`{text}` is not a CIDR: write it as address/prefix, such as 10.20.0.0/24")
+    })?;
     let address: IpAddr = address
         .parse()
         .map_err(|_| format!("`{text}` is not a CIDR: `{address}` is not an IP address"))?;
@@ -41,7 +41,9 @@ pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
             IpAddr::V4(_) => IpAddr::from(((network >> 96) as u32).to_be_bytes()),
             IpAddr::V6(_) => IpAddr::from(network.to_be_bytes()),
         };
-        return Err(format!("`{text}` has host bits set: the network is {network}/{prefix}"));
+        return Err(format!(
+            "`{text}` has host bits set: the network is {network}/{prefix}"
+        ));
     }
     Ok(Cidr { address, prefix })
 }
@@ -103,8 +105,16 @@ mod tests {
 
     #[test]
     fn malformed_cidrs_say_why() {
-        assert!(parse_cidr("10.20.0.0").unwrap_err().contains("address/prefix"));
-        assert!(parse_cidr("10.20.0.300/24").unwrap_err().contains("not an IP address"));
+        assert!(
+            parse_cidr("10.20.0.0")
+                .unwrap_err()
+                .contains("address/prefix")
+        );
+        assert!(
+            parse_cidr("10.20.0.300/24")
+                .unwrap_err()
+                .contains("not an IP address")
+        );
         assert!(parse_cidr("10.20.0.0/33").unwrap_err().contains("0 to 32"));
         assert!(parse_cidr("10.20.0.0/-1").unwrap_err().contains("0 to 32"));
         let host_bits = parse_cidr("10.20.0.1/24").unwrap_err();

@@ -26,7 +26,10 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
 
     let encryption = &spec.storage.encryption;
     if encryption.kind == EncryptionType::NodeLuks
-        && encryption.passphrase_key.as_deref().is_none_or(str::is_empty)
+        && encryption
+            .passphrase_key
+            .as_deref()
+            .is_none_or(str::is_empty)
     {
         findings.add(
             Rule::Encryption,
@@ -36,7 +39,12 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
     }
 
     if let Some(importer) = &spec.images.importer {
-        check_image(&mut findings, "spec.images.importer", importer, &spec.images.allowed_registries);
+        check_image(
+            &mut findings,
+            "spec.images.importer",
+            importer,
+            &spec.images.allowed_registries,
+        );
     }
 
     for (i, certification) in spec.certifications.iter().enumerate() {
@@ -58,5 +66,7 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
 
 /// Whether the profile holds an HDS certification valid at `now`.
 pub fn has_valid_hds(profile: &HostingProfile, now: jiff::Timestamp) -> bool {
-    profile.hds_valid_until().is_some_and(|date| !date.is_past(now))
+    profile
+        .hds_valid_until()
+        .is_some_and(|date| !date.is_past(now))
 }

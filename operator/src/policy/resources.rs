@@ -36,14 +36,26 @@ fn amount(
         _ => a.memory.as_ref(),
     });
     let Some(quantity) = quantity else {
-        let what = if section == "requests" { "request" } else { "limit" };
-        findings.add(Rule::Resources, field, format!("a {resource} {what} is required"));
+        let what = if section == "requests" {
+            "request"
+        } else {
+            "limit"
+        };
+        findings.add(
+            Rule::Resources,
+            field,
+            format!("a {resource} {what} is required"),
+        );
         return None;
     };
     match ParsedQuantity::try_from(quantity) {
         Ok(parsed) => Some((quantity.0.clone(), parsed)),
         Err(_) => {
-            findings.add(Rule::Resources, field, format!("`{}` is not a Kubernetes quantity", quantity.0));
+            findings.add(
+                Rule::Resources,
+                field,
+                format!("`{}` is not a Kubernetes quantity", quantity.0),
+            );
             None
         }
     }

@@ -10,7 +10,10 @@ use crate::{
 
 /// The `rule field` pairs of the violations, for compact assertions.
 fn found(violations: &[Violation]) -> Vec<String> {
-    violations.iter().map(|v| format!("{} {}", v.rule, v.field)).collect()
+    violations
+        .iter()
+        .map(|v| format!("{} {}", v.rule, v.field))
+        .collect()
 }
 
 fn check(inventory: &Inventory, workspaces: &[Workspace]) -> Vec<String> {
@@ -27,7 +30,10 @@ fn at(text: &str) -> jiff::Timestamp {
 
 #[test]
 fn the_fixtures_pass_every_rule() {
-    assert_eq!(check(&inventory(profile(), vec![dataset()]), &[workspace()]), Vec::<String>::new());
+    assert_eq!(
+        check(&inventory(profile(), vec![dataset()]), &[workspace()]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -37,13 +43,19 @@ fn violations_read_as_one_line_naming_rule_object_and_field() {
     let violations = check_all(&inventory(profile(), vec![dataset()]), &[ws], now());
     assert_eq!(violations.len(), 1);
     assert!(
-        violations[0].to_string().starts_with("HYG005 Workspace/research/study spec.egress[0].cidr: "),
+        violations[0]
+            .to_string()
+            .starts_with("HYG005 Workspace/research/study spec.egress[0].cidr: "),
         "{}",
         violations[0]
     );
     let mut p = profile();
     p.spec.residency.country = "US".into();
-    assert!(check_profile(&p, now())[0].to_string().starts_with("HYG001 HostingProfile/hds-fr spec.residency.country: "));
+    assert!(
+        check_profile(&p, now())[0]
+            .to_string()
+            .starts_with("HYG001 HostingProfile/hds-fr spec.residency.country: ")
+    );
 }
 
 #[test]
@@ -53,7 +65,13 @@ fn hyg001_residency_in_the_eea_with_regions() {
     assert!(check_profile(&p, now()).is_empty(), "Norway is in the EEA");
     p.spec.residency.country = "CH".into();
     p.spec.residency.regions.clear();
-    assert_eq!(found(&check_profile(&p, now())), ["HYG001 spec.residency.country", "HYG001 spec.residency.regions"]);
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        [
+            "HYG001 spec.residency.country",
+            "HYG001 spec.residency.regions"
+        ]
+    );
 }
 
 #[test]
@@ -61,14 +79,27 @@ fn hyg002_health_data_needs_a_valid_hds_certification() {
     let mut p = profile();
     p.spec.certifications[0].valid_until = date("2026-11-30");
     let violations = check(&inventory(p.clone(), vec![dataset()]), &[workspace()]);
-    assert!(violations.contains(&"HYG002 spec.hostingProfile".to_owned()), "{violations:?}");
-    assert_eq!(violations.iter().filter(|v| v.starts_with("HYG002")).count(), 2, "dataset and workspace");
+    assert!(
+        violations.contains(&"HYG002 spec.hostingProfile".to_owned()),
+        "{violations:?}"
+    );
+    assert_eq!(
+        violations
+            .iter()
+            .filter(|v| v.starts_with("HYG002"))
+            .count(),
+        2,
+        "dataset and workspace"
+    );
 
     let mut open = dataset();
     open.spec.classification = Classification::Anonymised;
     p.spec.certifications.clear();
     let violations = check(&inventory(p, vec![open]), &[]);
-    assert!(!violations.iter().any(|v| v.starts_with("HYG002")), "anonymised data needs no HDS: {violations:?}");
+    assert!(
+        !violations.iter().any(|v| v.starts_with("HYG002")),
+        "anonymised data needs no HDS: {violations:?}"
+    );
 }
 
 #[test]
@@ -88,12 +119,18 @@ fn hyg003_health_data_needs_encryption_and_nodeluks_a_key() {
 
     let mut open = dataset();
     open.spec.classification = Classification::Open;
-    assert!(check(&inventory(p, vec![open]), &[]).is_empty(), "open data may be stored unencrypted");
+    assert!(
+        check(&inventory(p, vec![open]), &[]).is_empty(),
+        "open data may be stored unencrypted"
+    );
 
     let mut luks = luks_profile();
     assert!(check_profile(&luks, now()).is_empty());
     luks.spec.storage.encryption.passphrase_key = None;
-    assert_eq!(found(&check_profile(&luks, now())), ["HYG003 spec.storage.encryption.passphraseKey"]);
+    assert_eq!(
+        found(&check_profile(&luks, now())),
+        ["HYG003 spec.storage.encryption.passphraseKey"]
+    );
 }
 
 #[test]
@@ -104,12 +141,22 @@ fn hyg004_images_from_allowed_registries_pinned_by_digest() {
     assert_eq!(check(&inv, &[ws.clone()]), ["HYG004 spec.image"]);
     ws.spec.image = format!("docker.io/library/python@sha256:{}", "a".repeat(64));
     assert_eq!(check(&inv, &[ws.clone()]), ["HYG004 spec.image"]);
-    ws.spec.image = format!("registry.example.fr/research/jupyter@sha256:{}", "A".repeat(64));
-    assert_eq!(check(&inv, &[ws]), ["HYG004 spec.image"], "digests are lowercase hex");
+    ws.spec.image = format!(
+        "registry.example.fr/research/jupyter@sha256:{}",
+        "A".repeat(64)
+    );
+    assert_eq!(
+        check(&inv, &[ws]),
+        ["HYG004 spec.image"],
+        "digests are lowercase hex"
+    );
 
     let mut p = profile();
     p.spec.images.importer = Some("registry.example.fr/research/rclone:1.68".into());
-    assert_eq!(found(&check_profile(&p, now())), ["HYG004 spec.images.importer"]);
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG004 spec.images.importer"]
+    );
 }
 
 #[test]
@@ -121,14 +168,23 @@ fn hyg005_egress_is_narrow_and_well_formed() {
         ws.spec.egress[0].ports[0].port = port;
         check(&inv, &[ws])
     };
-    assert!(with("10.0.0.0/8", 443).is_empty(), "a /8 is the widest allowed");
+    assert!(
+        with("10.0.0.0/8", 443).is_empty(),
+        "a /8 is the widest allowed"
+    );
     assert!(with("2001:db8::/32", 443).is_empty());
     assert_eq!(with("10.0.0.0/7", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("::/0", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("10.20.0.1/24", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("intranet", 443), ["HYG005 spec.egress[0].cidr"]);
-    assert_eq!(with("10.20.0.0/24", 0), ["HYG005 spec.egress[0].ports[0].port"]);
-    assert_eq!(with("10.20.0.0/24", 65536), ["HYG005 spec.egress[0].ports[0].port"]);
+    assert_eq!(
+        with("10.20.0.0/24", 0),
+        ["HYG005 spec.egress[0].ports[0].port"]
+    );
+    assert_eq!(
+        with("10.20.0.0/24", 65536),
+        ["HYG005 spec.egress[0].ports[0].port"]
+    );
 }
 
 #[test]
@@ -142,7 +198,10 @@ fn hyg005_applies_to_the_import_job_egress_too() {
         }}))
         .unwrap(),
     );
-    assert_eq!(check(&inventory(profile(), vec![ds]), &[]), ["HYG005 spec.source.s3.egress[0].cidr"]);
+    assert_eq!(
+        check(&inventory(profile(), vec![ds]), &[]),
+        ["HYG005 spec.source.s3.egress[0].cidr"]
+    );
 }
 
 #[test]
@@ -152,21 +211,30 @@ fn hyg006_health_workspaces_expire_within_the_authorisation() {
     ws.spec.expires_at = None;
     assert_eq!(check(&inv, &[ws.clone()]), ["HYG006 spec.expiresAt"]);
     ws.spec.expires_at = Some(Time(at("2028-01-01T00:00:00Z")));
-    assert!(check(&inv, &[ws.clone()]).is_empty(), "the authorisation covers all of 2027-12-31");
+    assert!(
+        check(&inv, &[ws.clone()]).is_empty(),
+        "the authorisation covers all of 2027-12-31"
+    );
     ws.spec.expires_at = Some(Time(at("2028-01-01T00:00:01Z")));
     assert_eq!(check(&inv, &[ws.clone()]), ["HYG006 spec.expiresAt"]);
 
     let mut open = dataset();
     open.spec.classification = Classification::Open;
     ws.spec.expires_at = None;
-    assert!(check(&inventory(profile(), vec![open]), &[ws]).is_empty(), "no expiry needed without health data");
+    assert!(
+        check(&inventory(profile(), vec![open]), &[ws]).is_empty(),
+        "no expiry needed without health data"
+    );
 }
 
 #[test]
 fn hyg007_datasets_exist_share_the_profile_and_are_not_expired() {
     let mut ws = workspace();
     ws.spec.datasets[0].name = "other".into();
-    assert_eq!(check(&inventory(profile(), vec![dataset()]), &[ws]), ["HYG007 spec.datasets[0].name"]);
+    assert_eq!(
+        check(&inventory(profile(), vec![dataset()]), &[ws]),
+        ["HYG007 spec.datasets[0].name"]
+    );
 
     let mut elsewhere = dataset();
     elsewhere.metadata.namespace = Some("another-team".into());
@@ -182,16 +250,28 @@ fn hyg007_datasets_exist_share_the_profile_and_are_not_expired() {
     moved.spec.hosting_profile = "other".into();
     let mut inv = inventory(profile(), vec![moved]);
     inv.add_profile(other_profile);
-    assert_eq!(check(&inv, &[workspace()]), ["HYG007 spec.datasets[0].name"]);
+    assert_eq!(
+        check(&inv, &[workspace()]),
+        ["HYG007 spec.datasets[0].name"]
+    );
 
     let mut expired = dataset();
-    expired.status = Some(crate::api::dataset::DatasetStatus { phase: Some(DatasetPhase::Expired), ..Default::default() });
-    assert_eq!(check(&inventory(profile(), vec![expired]), &[workspace()]), ["HYG007 spec.datasets[0].name"]);
+    expired.status = Some(crate::api::dataset::DatasetStatus {
+        phase: Some(DatasetPhase::Expired),
+        ..Default::default()
+    });
+    assert_eq!(
+        check(&inventory(profile(), vec![expired]), &[workspace()]),
+        ["HYG007 spec.datasets[0].name"]
+    );
 
     let mut lapsed = dataset();
     lapsed.spec.legal.valid_until = date("2026-11-30");
     let violations = check(&inventory(profile(), vec![lapsed]), &[workspace()]);
-    assert!(violations.contains(&"HYG007 spec.datasets[0].name".to_owned()), "{violations:?}");
+    assert!(
+        violations.contains(&"HYG007 spec.datasets[0].name".to_owned()),
+        "{violations:?}"
+    );
 }
 
 #[test]
@@ -204,14 +284,20 @@ fn hyg008_the_profile_exists() {
     ws.spec.datasets.clear();
     let mut inv = inv;
     inv.add_dataset(ds);
-    assert_eq!(check(&inv, &[ws]), ["HYG008 spec.hostingProfile", "HYG008 spec.hostingProfile"]);
+    assert_eq!(
+        check(&inv, &[ws]),
+        ["HYG008 spec.hostingProfile", "HYG008 spec.hostingProfile"]
+    );
 }
 
 #[test]
 fn hyg009_certifications_past_their_date() {
     let mut p = profile();
     p.spec.certifications[0].valid_until = date("2026-11-30");
-    assert_eq!(found(&check_profile(&p, now())), ["HYG009 spec.certifications[0].validUntil"]);
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG009 spec.certifications[0].validUntil"]
+    );
     p.spec.certifications[0].valid_until = date("2026-12-01");
     assert!(check_profile(&p, now()).is_empty(), "valid on its last day");
 }
@@ -221,13 +307,25 @@ fn hyg010_requests_and_limits() {
     let inv = inventory(profile(), vec![dataset()]);
     let mut ws = workspace();
     ws.spec.resources.limits = None;
-    assert_eq!(check(&inv, &[ws.clone()]), ["HYG010 spec.resources.limits.cpu", "HYG010 spec.resources.limits.memory"]);
+    assert_eq!(
+        check(&inv, &[ws.clone()]),
+        [
+            "HYG010 spec.resources.limits.cpu",
+            "HYG010 spec.resources.limits.memory"
+        ]
+    );
     let mut ws = workspace();
     let limits = ws.spec.resources.limits.as_mut().unwrap();
-    limits.cpu = Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity("500m".into()));
-    assert_eq!(check(&inv, &[ws.clone()]), ["HYG010 spec.resources.limits.cpu"]);
-    ws.spec.resources.limits.as_mut().unwrap().cpu =
-        Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity("1000m".into()));
+    limits.cpu = Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+        "500m".into(),
+    ));
+    assert_eq!(
+        check(&inv, &[ws.clone()]),
+        ["HYG010 spec.resources.limits.cpu"]
+    );
+    ws.spec.resources.limits.as_mut().unwrap().cpu = Some(
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity("1000m".into()),
+    );
     assert!(check(&inv, &[ws]).is_empty(), "1000m equals 1");
 }
 
@@ -245,7 +343,10 @@ fn hyg011_s3_imports_need_a_trusted_importer() {
     assert!(check(&inventory(profile(), vec![ds.clone()]), &[]).is_empty());
     let mut p = profile();
     p.spec.images.importer = None;
-    assert_eq!(check(&inventory(p, vec![ds]), &[]), ["HYG011 spec.source.s3"]);
+    assert_eq!(
+        check(&inventory(p, vec![ds]), &[]),
+        ["HYG011 spec.source.s3"]
+    );
 }
 
 #[test]

@@ -4,12 +4,16 @@
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation, check_image, network::check_egress, profile::has_valid_hds,
-    resources::check_resources,
+    Findings, Inventory, Rule, Violation, check_image, network::check_egress,
+    profile::has_valid_hds, resources::check_resources,
 };
 use crate::api::{Dataset, Workspace};
 
-pub fn check_workspace(workspace: &Workspace, inventory: &Inventory, now: jiff::Timestamp) -> Vec<Violation> {
+pub fn check_workspace(
+    workspace: &Workspace,
+    inventory: &Inventory,
+    now: jiff::Timestamp,
+) -> Vec<Violation> {
     let mut findings = Findings::for_object(workspace);
     let spec = &workspace.spec;
     let namespace = workspace.namespace().unwrap_or_default();
@@ -27,7 +31,10 @@ pub fn check_workspace(workspace: &Workspace, inventory: &Inventory, now: jiff::
                 findings.add(
                     Rule::DatasetBinding,
                     format!("spec.datasets[{i}].name"),
-                    format!("Dataset `{}` does not exist in namespace `{namespace}`", mount.name),
+                    format!(
+                        "Dataset `{}` does not exist in namespace `{namespace}`",
+                        mount.name
+                    ),
                 );
             }
             found.map(|d| (i, d))
@@ -60,7 +67,11 @@ pub fn check_workspace(workspace: &Workspace, inventory: &Inventory, now: jiff::
         }
     }
 
-    let health: Vec<&Dataset> = datasets.iter().map(|&(_, d)| d).filter(|d| d.is_health_data()).collect();
+    let health: Vec<&Dataset> = datasets
+        .iter()
+        .map(|&(_, d)| d)
+        .filter(|d| d.is_health_data())
+        .collect();
     if !health.is_empty() {
         match &spec.expires_at {
             None => findings.add(
@@ -96,7 +107,12 @@ pub fn check_workspace(workspace: &Workspace, inventory: &Inventory, now: jiff::
         return findings.into_vec();
     };
 
-    check_image(&mut findings, "spec.image", &spec.image, &profile.spec.images.allowed_registries);
+    check_image(
+        &mut findings,
+        "spec.image",
+        &spec.image,
+        &profile.spec.images.allowed_registries,
+    );
 
     if !health.is_empty() && !has_valid_hds(profile, now) {
         findings.add(

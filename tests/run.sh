@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting and lints, Rust unit, golden and CLI tests, the external
+# validators on rendered output, then the end-to-end tests on a real control plane.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust tests (unit, golden, CLI)"
+cargo test --workspace --locked
+
+step "validators on rendered output (kubernetes-validate, checkov)"
+if [ ! -x .venv/bin/pytest ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+.venv/bin/pytest -q tests/validators
