@@ -91,3 +91,5 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
         );
     }
 }
+
+pub mod cluster;

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Starts a real Kubernetes control plane on loopback for the test suite: etcd, kube-apiserver
+# (RBAC, an admin client certificate) and kube-controller-manager (garbage collector, namespace
+# lifecycle, PVC protection, service accounts, StatefulSets and Jobs; no cloud provider, no
+# kubelet: pods are stored, never run). Prints the kubeconfig's absolute path as its last line.
+# Idempotent: when the control plane is already up, it only prints the path.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+STATE="${HYGIE_CONTROLPLANE_STATE:-$HERE/state}"
+BIN="$HERE/bin"
+KUBECONFIG_PATH="$STATE/kubeconfig"
+
+log() { echo "controlplane: $*" >&2; }
+
+alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
+ready() {
+  [ -f "$KUBECONFIG_PATH" ] && kubectl --kubeconfig "$KUBECONFIG_PATH" get --raw /readyz >/dev/null 2>&1
+}
+
+if alive etcd && alive kube-apiserver && alive kube-controller-manager && ready; then
+  echo "$KUBECONFIG_PATH"
+  exit 0
+fi
+if [ -d "$STATE" ]; then
+  log "a previous control plane is half up; stopping it first"
+  "$HERE/down.sh" >&2
+fi
+
+"$HERE/build.sh" >&2
+mkdir -p "$STATE/pki" "$STATE/etcd"
+started=$(date +%s)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+ETCD_PORT=$(free_port)
+ETCD_PEER_PORT=$(free_port)
+API_PORT=$(free_port)
+echo "$API_PORT" > "$STATE/apiserver.port"
+
+# Certificates: one CA for serving and clients, and the service-account signing key.
+pki="$STATE/pki"
+openssl_quiet() { openssl "$@" >/dev/null 2>&1; }
+openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=hygie-test-ca" \
+  -keyout "$pki/ca.key" -out "$pki/ca.crt"
+issue() { # name subject [subjectAltName]
+  local name=$1 subject=$2 san=${3:-}
+  openssl_quiet req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$pki/$name.key" -out "$pki/$name.csr"
+  local ext="$pki/$name.ext"
+  {
+    echo "basicConstraints=CA:FALSE"
+    echo "keyUsage=digitalSignature,keyEncipherment"
+    if [ -n "$san" ]; then echo "extendedKeyUsage=serverAuth"; echo "subjectAltName=$san"; else echo "extendedKeyUsage=clientAuth"; fi
+  } > "$ext"
+  openssl_quiet x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 2 -extfile "$ext" -out "$pki/$name.crt"
+}
+issue apiserver "/CN=kube-apiserver" \
+  "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+issue admin "/O=system:masters/CN=hygie-test-admin"
+issue controller-manager "/CN=system:kube-controller-manager"
+openssl_quiet genrsa -out "$pki/sa.key" 2048
+openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+
+kubeconfig() { # file user
+  local file=$1 user=$2
+  kubectl config --kubeconfig "$file" set-cluster hygie-test --server "https://127.0.0.1:$API_PORT" \
+    --certificate-authority "$pki/ca.crt" --embed-certs >/dev/null
+  kubectl config --kubeconfig "$file" set-credentials "$user" --client-certificate "$pki/$user.crt" \
+    --client-key "$pki/$user.key" --embed-certs >/dev/null
+  kubectl config --kubeconfig "$file" set-context hygie-test --cluster hygie-test --user "$user" >/dev/null
+  kubectl config --kubeconfig "$file" use-context hygie-test >/dev/null
+}
+kubeconfig "$STATE/controller-manager.kubeconfig" controller-manager
+
+start() { # name args...
+  local name=$1; shift
+  "$BIN/$name" "$@" >"$STATE/$name.log" 2>&1 &
+  echo $! > "$STATE/$name.pid"
+}
+
+start etcd --name hygie-test --data-dir "$STATE/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "hygie-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+  --listen-metrics-urls "" --log-level warn
+
+start kube-apiserver \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --authorization-mode RBAC \
+  --service-account-issuer https://kubernetes.default.svc \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-cluster-ip-range 10.0.0.0/24 \
+  --allow-privileged=false \
+  --audit-log-path "$STATE/audit.log" --audit-policy-file "$HERE/audit-policy.yaml" \
+  --audit-log-maxsize 200 --audit-log-maxbackup 1 \
+  --profiling=false
+
+start kube-controller-manager \
+  --kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port 0 \
+  --leader-elect=false --use-service-account-credentials=false \
+  --controllers garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,serviceaccount-controller,statefulset-controller,job-controller \
+  --concurrent-gc-syncs 5
+
+kubeconfig "$KUBECONFIG_PATH" admin
+
+deadline=$((started + 120))
+until ready; do
+  for component in etcd kube-apiserver kube-controller-manager; do
+    if ! alive "$component"; then
+      log "$component exited; the end of $STATE/$component.log:"
+      tail -n 20 "$STATE/$component.log" >&2
+      exit 1
+    fi
+  done
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    log "kube-apiserver not ready after 120 s; see $STATE/kube-apiserver.log"
+    exit 1
+  fi
+  sleep 0.5
+done
+# The namespace and service-account controllers make a cluster usable: wait for `default`.
+until kubectl --kubeconfig "$KUBECONFIG_PATH" -n default get serviceaccount default >/dev/null 2>&1; do
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    log "the default ServiceAccount never appeared; see $STATE/kube-controller-manager.log"
+    exit 1
+  fi
+  sleep 0.5
+done
+log "ready in $(( $(date +%s) - started )) s on https://127.0.0.1:$API_PORT"
+echo "$KUBECONFIG_PATH"
