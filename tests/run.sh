@@ -19,3 +19,9 @@ if [ ! -x .venv/bin/pytest ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 .venv/bin/pytest -q tests/validators
+
+step "end-to-end tests on a real control plane (tests/controlplane)"
+trap 'bash tests/controlplane/down.sh' EXIT
+HYGIE_TEST_KUBECONFIG="$(bash tests/controlplane/up.sh | tail -n 1)"
+export HYGIE_TEST_KUBECONFIG
+cargo test -p hygie-tests --features controlplane --locked --test controlplane

@@ -57,7 +57,9 @@ issue() { # name subject [subjectAltName]
 issue apiserver "/CN=kube-apiserver" \
   "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 issue admin "/O=system:masters/CN=hygie-test-admin"
-issue controller-manager "/CN=system:kube-controller-manager"
+# The controllers run under one identity with full rights (no per-controller service
+# accounts: there is no token controller here).
+issue controller-manager "/O=system:masters/CN=system:kube-controller-manager"
 openssl_quiet genrsa -out "$pki/sa.key" 2048
 openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 

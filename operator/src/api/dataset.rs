@@ -14,7 +14,7 @@ use super::common::{Classification, Date, EgressRule, LocalSecretReference, Volu
     version = "v1alpha1",
     kind = "Dataset",
     namespaced,
-    shortname = "ds",
+    shortname = "dset",
     category = "hygie",
     status = "DatasetStatus",
     printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,

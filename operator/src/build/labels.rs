@@ -15,6 +15,10 @@ pub const MANAGER: &str = "hygie";
 pub const PASSPHRASE_SOURCE: &str = "hygie.io/passphrase-source";
 pub const PASSPHRASE_GENERATED: &str = "generated";
 
+/// Annotation on a passphrase Secret naming the claim it opens: a key is never deleted while
+/// its claim exists.
+pub const CLAIM: &str = "hygie.io/claim";
+
 /// Who owns a child: a workspace or a dataset, by name.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner<'a> {

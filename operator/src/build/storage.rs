@@ -16,7 +16,7 @@ use k8s_openapi::{
 };
 use kube::api::ObjectMeta;
 
-use super::labels::{Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE};
+use super::labels::{CLAIM, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE};
 use crate::api::hosting_profile::{EncryptionType, HostingProfile};
 
 /// Where an encrypted volume's content and key come from.
@@ -94,7 +94,10 @@ fn passphrase_secret(
             name: Some(name),
             namespace: Some(namespace.into()),
             labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(PASSPHRASE_SOURCE.into(), source)])),
+            annotations: Some(BTreeMap::from([
+                (PASSPHRASE_SOURCE.into(), source),
+                (CLAIM.into(), claim.to_owned()),
+            ])),
             ..Default::default()
         },
         type_: Some("Opaque".into()),
