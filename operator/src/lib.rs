@@ -9,7 +9,9 @@ pub mod api;
 pub mod build;
 pub mod bundle;
 pub mod cli;
+pub mod controller;
 #[cfg(test)]
 mod fixtures;
 pub mod policy;
 pub mod render;
+pub mod telemetry;

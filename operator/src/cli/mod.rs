@@ -1,6 +1,7 @@
-//! The `hygie` command line: offline `check`, `render` and `crds`.
+//! The `hygie` command line: offline `check`, `render` and `crds`, and `run`, the operator.
 
 mod offline;
+mod operator;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -46,6 +47,8 @@ pub enum Command {
     },
     /// Print the CustomResourceDefinitions of the hygie.io API.
     Crds,
+    /// Run the operator against the cluster of the kubeconfig or the pod's service account.
+    Run(operator::RunArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check { input, format } => offline::check(&input, format),
         Command::Render { input, format } => offline::render(&input, format),
         Command::Crds => offline::crds(),
+        Command::Run(args) => operator::run(args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,131 @@
+//! `hygie run`: the operator, with leader election so that two replicas are safe, metrics and
+//! health endpoints, and a graceful stop on SIGTERM that hands the lease over at once.
+
+use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering};
+
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+use tracing::{error, info};
+
+use super::exit;
+use crate::{
+    controller,
+    telemetry::{self, LogFormat, Metrics},
+};
+
+/// How the operator runs.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_address: SocketAddr,
+    /// Namespace of the leader-election Lease (default: this pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "hygie-leader")]
+    pub lease_name: String,
+    /// Seconds a leader holds the Lease without renewing it.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    telemetry::init_logs(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return exit::VIOLATIONS;
+        }
+    };
+    match runtime.block_on(operate(args)) {
+        Ok(()) => exit::OK,
+        Err(message) => {
+            error!("{message}");
+            exit::VIOLATIONS
+        }
+    }
+}
+
+async fn operate(args: RunArgs) -> Result<(), String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let server = tokio::spawn(telemetry::serve(args.metrics_address, metrics.clone()));
+
+    let identity = controller::hostname();
+    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(args.lease_duration)
+        .with_grace(args.lease_duration.div_ceil(3))
+        .build()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot use Lease {}/{}: {e}",
+                args.lease_namespace, args.lease_name
+            )
+        })?;
+    let (mut leading, lease_task) = manager.watch().await;
+    metrics.ready.store(true, Ordering::Relaxed);
+    info!(identity, lease = %args.lease_name, "waiting to lead");
+
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let outcome = loop {
+        if *leading.borrow_and_update() {
+            break Ok(true);
+        }
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { break Err("the lease manager stopped".to_owned()) },
+            () = &mut stop => break Ok(false),
+        }
+    };
+    let result = match outcome {
+        Ok(true) => {
+            info!(identity, "leading: controllers start");
+            tokio::select! {
+                () = controller::run(client, metrics.clone()) => Ok(()),
+                () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
+            }
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(e),
+    };
+    drop(leading);
+    if let Ok(Ok(manager)) = lease_task.await {
+        let _ = manager.release().await;
+    }
+    server.abort();
+    info!("stopped");
+    result
+}
+
+/// Resolves when this replica no longer holds the lease.
+async fn lost(leading: &mut tokio::sync::watch::Receiver<bool>) {
+    while *leading.borrow_and_update() {
+        if leading.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+}

@@ -1,0 +1,250 @@
+//! Applying the desired children with server-side apply, and pruning the ones no longer
+//! desired. An object is written only when Hygie's desired state for it changed or the object
+//! changed under it: Hygie remembers, per child, the hash of what it applied and the version
+//! the API server answered, and compares with the watched metadata. At rest, zero writes.
+//! After a restart that memory is empty, so every child is applied once more (a no-op for the
+//! API server).
+
+use std::{
+    collections::{BTreeSet, HashMap, hash_map::DefaultHasher},
+    hash::{Hash, Hasher},
+    sync::Mutex,
+};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, Resource,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
+};
+
+use super::{
+    children::{ChildCache, delete, with_child_api},
+    error::{Error, Result},
+    keys::Passphrase,
+};
+use crate::build::{
+    Child,
+    labels::{CLAIM, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+};
+
+/// Child kinds in the order they are removed: workloads first, keys last.
+const REMOVAL_ORDER: [&str; 9] = [
+    "StatefulSet",
+    "Job",
+    "Service",
+    "RoleBinding",
+    "Role",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+    "Secret",
+];
+
+type ChildKey = (&'static str, String, String);
+
+/// Applies and prunes the children of one owner kind, as one field manager.
+pub struct Applier {
+    client: Client,
+    manager: &'static str,
+    pub cache: ChildCache,
+    applied: Mutex<HashMap<ChildKey, (u64, String)>>,
+}
+
+/// What an apply changed, for Events.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub written: Vec<String>,
+    pub keys_created: Vec<String>,
+}
+
+impl Applier {
+    pub fn new(client: Client, manager: &'static str, cache: ChildCache) -> Self {
+        Applier {
+            client,
+            manager,
+            cache,
+            applied: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Applies `children` in order. Passphrase Secrets are created once with their key
+    /// (generated, or copied from the Secret named in their annotation), never updated.
+    pub async fn apply_all(
+        &self,
+        children: &[Child],
+        passphrase_key: Option<&str>,
+    ) -> Result<Changes> {
+        let mut changes = Changes::default();
+        for child in children {
+            let namespace = child.meta().namespace.clone().unwrap_or_default();
+            let name = child.name();
+            match child {
+                Child::Secret(secret) => {
+                    if self.cache.get("Secret", &namespace, &name).is_none() {
+                        let key = passphrase_key
+                            .ok_or_else(|| Error::Waiting("a passphraseKey".into()))?;
+                        self.create_key(secret, &namespace, key).await?;
+                        changes.keys_created.push(format!("Secret/{name}"));
+                    }
+                }
+                _ => {
+                    if self.apply_one(child, &namespace, &name).await? {
+                        changes.written.push(format!("{}/{name}", child.kind()));
+                    }
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Applies one child unless it is unchanged. Returns whether it wrote.
+    async fn apply_one(&self, child: &Child, namespace: &str, name: &str) -> Result<bool> {
+        let key: ChildKey = (child.kind(), namespace.to_owned(), name.to_owned());
+        let hash = hash_of(child);
+        let existing = self
+            .cache
+            .get(child.kind(), namespace, name)
+            .map(|m| version(&m));
+        let remembered = self
+            .applied
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+            .cloned();
+        if let (Some(existing), Some((applied_hash, applied_version))) = (&existing, &remembered)
+            && *applied_hash == hash
+            && applied_version == existing
+        {
+            return Ok(false);
+        }
+        let params = PatchParams::apply(self.manager).force();
+        let meta: ObjectMeta = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
+            let patch = Patch::Apply(child.to_json());
+            api.patch(name, &params, &patch).await?.meta().clone()
+        });
+        self.applied
+            .lock()
+            .expect("not poisoned")
+            .insert(key, (hash, version(&meta)));
+        Ok(true)
+    }
+
+    async fn create_key(&self, secret: &Secret, namespace: &str, key: &str) -> Result<()> {
+        let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+        let passphrase = match annotations.get(PASSPHRASE_SOURCE).map(String::as_str) {
+            Some(PASSPHRASE_GENERATED) | None => Passphrase::generate()?,
+            Some(source) => {
+                let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+                let original = secrets.get_opt(source).await?;
+                original
+                    .as_ref()
+                    .and_then(|s| Passphrase::read(s, key))
+                    .ok_or_else(|| {
+                        Error::Waiting(format!("the passphrase Secret {namespace}/{source}"))
+                    })?
+            }
+        };
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let params = PostParams {
+            field_manager: Some(self.manager.into()),
+            ..Default::default()
+        };
+        match secrets
+            .create(&params, &passphrase.into_secret(secret.clone(), key))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the children of `owner` in `namespace` that are not in `desired`, workloads
+    /// first and keys last. A key is kept while the claim it opens exists.
+    pub async fn prune(
+        &self,
+        owner: Owner<'_>,
+        namespace: &str,
+        desired: &[Child],
+    ) -> Result<Vec<String>> {
+        let wanted: BTreeSet<(&str, String)> =
+            desired.iter().map(|c| (c.kind(), c.name())).collect();
+        let mut removed = Vec::new();
+        for kind in REMOVAL_ORDER {
+            for meta in self.cache.matching(kind, namespace, &owner.selector()) {
+                let name = meta.name.clone().unwrap_or_default();
+                if wanted.contains(&(kind, name.clone())) || meta.deletion_timestamp.is_some() {
+                    continue;
+                }
+                if kind == "Secret" && self.claim_remains(&meta, namespace, &wanted) {
+                    continue;
+                }
+                delete(&self.client, kind, namespace, &name).await?;
+                self.forget(kind, namespace, &name);
+                removed.push(format!("{kind}/{name}"));
+            }
+        }
+        Ok(removed)
+    }
+
+    fn claim_remains(
+        &self,
+        secret: &ObjectMeta,
+        namespace: &str,
+        wanted: &BTreeSet<(&str, String)>,
+    ) -> bool {
+        let claim = secret.annotations.as_ref().and_then(|a| a.get(CLAIM));
+        claim.is_none_or(|claim| {
+            wanted.contains(&("PersistentVolumeClaim", claim.clone()))
+                || self
+                    .cache
+                    .get("PersistentVolumeClaim", namespace, claim)
+                    .is_some()
+        })
+    }
+
+    /// Deletes every child of `owner` of the given kinds. Returns the ones still present
+    /// (being deleted), so that the caller waits before the next step.
+    pub async fn remove_kinds(
+        &self,
+        owner: Owner<'_>,
+        namespace: &str,
+        kinds: &[&'static str],
+    ) -> Result<Vec<String>> {
+        let mut remaining = Vec::new();
+        for kind in kinds {
+            for meta in self.cache.matching(kind, namespace, &owner.selector()) {
+                let name = meta.name.clone().unwrap_or_default();
+                if meta.deletion_timestamp.is_none() {
+                    delete(&self.client, kind, namespace, &name).await?;
+                }
+                self.forget(kind, namespace, &name);
+                remaining.push(format!("{kind}/{name}"));
+            }
+        }
+        Ok(remaining)
+    }
+
+    fn forget(&self, kind: &'static str, namespace: &str, name: &str) {
+        self.applied.lock().expect("not poisoned").remove(&(
+            kind,
+            namespace.to_owned(),
+            name.to_owned(),
+        ));
+    }
+}
+
+/// What changes when someone else changes an object's spec: its generation where the kind
+/// has one (status updates leave it alone), otherwise its resourceVersion.
+fn version(meta: &ObjectMeta) -> String {
+    match meta.generation {
+        Some(generation) => format!("g{generation}"),
+        None => meta.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+fn hash_of(child: &Child) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    child.to_json().to_string().hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,447 @@
+//! The Dataset controller: rules, then its encrypted volume (key first) and import Job, then
+//! its status. A dataset past its authorisation is Expired (its volume and key stay). On
+//! deletion: refused while a workspace uses it; `Retain` leaves volume and key in place
+//! without owner; `Shred` deletes the key first, then the volume.
+
+use std::{sync::Arc, time::Instant};
+
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::ListParams,
+    runtime::{controller::Action, finalizer},
+};
+
+use super::{
+    Context, DATASET_FINALIZER,
+    children::orphan,
+    error::{Error, Result},
+    events::{normal, publish, warning},
+    requeue_at,
+    status::{self, Observed},
+};
+use crate::{
+    api::{
+        Dataset,
+        conditions::*,
+        dataset::{DatasetPhase, DatasetStatus, OnDelete},
+        hosting_profile::EncryptionType,
+    },
+    build::{
+        dataset_children,
+        labels::{Owner, import_name},
+    },
+    policy::{Inventory, check_dataset, check_profile},
+};
+
+pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let api: Api<Dataset> = Api::namespaced(
+        context.client.clone(),
+        &dataset.namespace().unwrap_or_default(),
+    );
+    let result = finalizer(&api, DATASET_FINALIZER, dataset, |event| async {
+        match event {
+            finalizer::Event::Apply(dataset) => apply(&dataset, &context, &api).await,
+            finalizer::Event::Cleanup(dataset) => cleanup(&dataset, &context, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from);
+    context.metrics.reconciled("Dataset", started.elapsed());
+    result
+}
+
+/// Import progress, as the import Job reports it.
+struct Import {
+    phase: DatasetPhase,
+    bytes: Option<i64>,
+    checksum: Option<String>,
+}
+
+async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Result<Action> {
+    let now = jiff::Timestamp::now();
+    let name = dataset.name_any();
+    let namespace = dataset.namespace().unwrap_or_default();
+    let profile = context
+        .profiles
+        .state()
+        .into_iter()
+        .find(|p| p.name_any() == dataset.spec.hosting_profile);
+    let mut inventory = Inventory::default();
+    if let Some(profile) = &profile {
+        inventory.add_profile((**profile).clone());
+    }
+    let mut violations = check_dataset(dataset, &inventory, now);
+    if let Some(profile) = &profile {
+        violations.extend(check_profile(profile, now));
+    }
+    let current = dataset.status.clone().unwrap_or_default();
+    let (Some(profile), true) = (profile, violations.is_empty()) else {
+        let message = violations
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let observed = vec![
+            Observed::new(
+                READY,
+                false,
+                "Blocked",
+                "the dataset breaks a rule; nothing was created or changed",
+            ),
+            Observed::new(COMPLIANT, false, RULES_VIOLATED, message.clone()),
+        ];
+        let phase = current
+            .phase
+            .filter(|p| *p != DatasetPhase::Ready)
+            .unwrap_or(DatasetPhase::Failed);
+        let status = DatasetStatus {
+            phase: Some(phase),
+            ..with_conditions(dataset, &current, observed, now)
+        };
+        if write(dataset, context, api, status).await? {
+            publish(context, dataset, warning(), RULES_VIOLATED, message).await;
+        }
+        return Ok(requeue_at(None, now));
+    };
+
+    let mut children = dataset_children(dataset, &profile);
+    let owner = dataset
+        .controller_owner_ref(&())
+        .expect("a stored dataset has a uid");
+    for child in &mut children {
+        child.meta_mut().owner_references = Some(vec![owner.clone()]);
+    }
+    let key = profile.spec.storage.encryption.passphrase_key.as_deref();
+    let changes = match context.dataset_children.apply_all(&children, key).await {
+        Err(Error::Waiting(what)) => {
+            let observed = vec![
+                Observed::new(READY, false, "Waiting", format!("waiting for {what}")),
+                Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
+            ];
+            let status = DatasetStatus {
+                phase: Some(DatasetPhase::Pending),
+                ..with_conditions(dataset, &current, observed, now)
+            };
+            write(dataset, context, api, status).await?;
+            return Err(Error::Waiting(what));
+        }
+        other => other?,
+    };
+    context
+        .dataset_children
+        .prune(Owner::Dataset(&name), &namespace, &children)
+        .await?;
+    if !changes.keys_created.is_empty() {
+        publish(
+            context,
+            dataset,
+            normal(),
+            "KeyCreated",
+            format!("new volume key in {}", changes.keys_created.join(", ")),
+        )
+        .await;
+    }
+    if !changes.written.is_empty() {
+        publish(
+            context,
+            dataset,
+            normal(),
+            "Applied",
+            changes.written.join(", "),
+        )
+        .await;
+    }
+
+    let import = if dataset.spec.legal.valid_until.is_past(now) {
+        Import {
+            phase: DatasetPhase::Expired,
+            bytes: current.imported_bytes,
+            checksum: current.imported_checksum.clone(),
+        }
+    } else {
+        import_progress(dataset, context, &current).await?
+    };
+    let encrypted = profile.spec.storage.encryption.kind != EncryptionType::None;
+    let observed = vec![
+        Observed::new(
+            READY,
+            import.phase == DatasetPhase::Ready,
+            phase_reason(import.phase),
+            phase_message(import.phase, dataset),
+        ),
+        Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
+        Observed::new(
+            ENCRYPTED,
+            encrypted,
+            if encrypted {
+                "EncryptedStorageClass"
+            } else {
+                "Unencrypted"
+            },
+            format!(
+                "the volume uses StorageClass {}",
+                profile.spec.storage.storage_class_name
+            ),
+        ),
+    ];
+    let status = DatasetStatus {
+        phase: Some(import.phase),
+        volume_claim_name: Some(crate::build::labels::dataset_claim_name(&name)),
+        imported_bytes: import.bytes,
+        imported_checksum: import.checksum,
+        ..with_conditions(dataset, &current, observed, now)
+    };
+    let previous = current.phase;
+    if write(dataset, context, api, status).await? && previous != Some(import.phase) {
+        let type_ = if matches!(import.phase, DatasetPhase::Expired | DatasetPhase::Failed) {
+            warning()
+        } else {
+            normal()
+        };
+        publish(
+            context,
+            dataset,
+            type_,
+            phase_reason(import.phase),
+            phase_message(import.phase, dataset),
+        )
+        .await;
+    }
+    let expiry = Some(dataset.spec.legal.valid_until.end()).filter(|t| *t > now);
+    Ok(requeue_at(expiry, now))
+}
+
+/// Where the import stands: done once recorded, otherwise read from the Job and its pod's
+/// termination message.
+async fn import_progress(
+    dataset: &Dataset,
+    context: &Context,
+    current: &DatasetStatus,
+) -> Result<Import> {
+    let has_s3 = dataset.spec.source.as_ref().is_some_and(|s| s.s3.is_some());
+    if !has_s3 || current.imported_checksum.is_some() {
+        return Ok(Import {
+            phase: DatasetPhase::Ready,
+            bytes: current.imported_bytes,
+            checksum: current.imported_checksum.clone(),
+        });
+    }
+    let namespace = dataset.namespace().unwrap_or_default();
+    let job_name = import_name(&dataset.name_any());
+    let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+    let status = jobs
+        .get_opt(&job_name)
+        .await?
+        .and_then(|j| j.status)
+        .unwrap_or_default();
+    if status.failed.unwrap_or(0) > 0
+        && status.active.unwrap_or(0) == 0
+        && status.succeeded.unwrap_or(0) == 0
+    {
+        let condition = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Failed" && c.status == "True");
+        if condition {
+            return Ok(Import {
+                phase: DatasetPhase::Failed,
+                bytes: None,
+                checksum: None,
+            });
+        }
+    }
+    if status.succeeded.unwrap_or(0) == 0 {
+        return Ok(Import {
+            phase: DatasetPhase::Importing,
+            bytes: None,
+            checksum: None,
+        });
+    }
+    let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
+        .await?;
+    let report = listed
+        .items
+        .iter()
+        .flat_map(|p| {
+            p.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+        .find_map(|m| serde_json::from_str::<serde_json::Value>(&m).ok());
+    Ok(Import {
+        phase: DatasetPhase::Ready,
+        bytes: report.as_ref().and_then(|r| r["bytes"].as_i64()),
+        checksum: report
+            .as_ref()
+            .and_then(|r| r["sha256"].as_str().map(|s| format!("sha256:{s}"))),
+    })
+}
+
+fn with_conditions(
+    dataset: &Dataset,
+    current: &DatasetStatus,
+    observed: Vec<Observed>,
+    now: jiff::Timestamp,
+) -> DatasetStatus {
+    let generation = dataset.metadata.generation;
+    DatasetStatus {
+        observed_generation: generation,
+        conditions: status::merge(&current.conditions, observed, generation, now),
+        ..current.clone()
+    }
+}
+
+async fn write(
+    dataset: &Dataset,
+    context: &Context,
+    api: &Api<Dataset>,
+    status: DatasetStatus,
+) -> Result<bool> {
+    let key = format!(
+        "{}/{}",
+        dataset.namespace().unwrap_or_default(),
+        dataset.name_any()
+    );
+    context.metrics.phase(
+        "Dataset",
+        &key,
+        status.phase.map(|p| format!("{p:?}")).as_deref(),
+    );
+    status::write(api, dataset, dataset.status.as_ref(), status).await
+}
+
+fn phase_reason(phase: DatasetPhase) -> &'static str {
+    match phase {
+        DatasetPhase::Pending => "Pending",
+        DatasetPhase::Importing => "Importing",
+        DatasetPhase::Ready => "VolumeReady",
+        DatasetPhase::Failed => "ImportFailed",
+        DatasetPhase::Expired => "AuthorisationEnded",
+    }
+}
+
+fn phase_message(phase: DatasetPhase, dataset: &Dataset) -> String {
+    match phase {
+        DatasetPhase::Ready => "the encrypted volume is ready".into(),
+        DatasetPhase::Importing => "the import Job is copying the objects".into(),
+        DatasetPhase::Failed => "the import Job failed; see its pod's logs".into(),
+        DatasetPhase::Expired => format!(
+            "the authorisation ended on {}: workspaces can no longer use this dataset; volume and key are kept",
+            dataset.spec.legal.valid_until
+        ),
+        DatasetPhase::Pending => "waiting for what the dataset needs".into(),
+    }
+}
+
+/// Deletion: refused while a workspace uses the dataset; then the import machinery goes, and
+/// the volume and key are retained or shredded as the spec says.
+async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Result<Action> {
+    let name = dataset.name_any();
+    let namespace = dataset.namespace().unwrap_or_default();
+    let users: Vec<String> = context
+        .workspaces
+        .state()
+        .iter()
+        .filter(|w| {
+            w.namespace().as_deref() == Some(namespace.as_str())
+                && w.spec.datasets.iter().any(|d| d.name == name)
+        })
+        .map(|w| format!("Workspace/{}", w.name_any()))
+        .collect();
+    if !users.is_empty() {
+        let message = format!(
+            "the dataset is still used by {}; it is deleted once they no longer mount it",
+            users.join(", ")
+        );
+        let observed = vec![Observed::new(READY, false, "InUse", message.clone())];
+        let current = dataset.status.clone().unwrap_or_default();
+        let mut conditions = current.conditions.clone();
+        conditions.retain(|c| c.type_ != READY);
+        conditions.extend(status::merge(
+            &current.conditions,
+            observed,
+            dataset.metadata.generation,
+            jiff::Timestamp::now(),
+        ));
+        let status = DatasetStatus {
+            conditions,
+            ..current
+        };
+        if status::write(api, dataset, dataset.status.as_ref(), status).await? {
+            publish(context, dataset, warning(), "InUse", message).await;
+        }
+        return Err(Error::InUse(users.join(", ")));
+    }
+    let owner = Owner::Dataset(&name);
+    let children = &context.dataset_children;
+    let remaining = children
+        .remove_kinds(
+            owner,
+            &namespace,
+            &["Job", "NetworkPolicy", "ServiceAccount"],
+        )
+        .await?;
+    if !remaining.is_empty() {
+        return Err(Error::StillDeleting(remaining.join(", ")));
+    }
+    match dataset.spec.retention.on_delete {
+        OnDelete::Retain => {
+            let mut kept = Vec::new();
+            for kind in ["PersistentVolumeClaim", "Secret"] {
+                for meta in children.cache.matching(kind, &namespace, &owner.selector()) {
+                    let child = meta.name.unwrap_or_default();
+                    orphan(&context.client, kind, &namespace, &child).await?;
+                    kept.push(format!("{kind}/{child}"));
+                }
+            }
+            publish(
+                context,
+                dataset,
+                normal(),
+                "Retained",
+                format!("kept without owner: {}", kept.join(", ")),
+            )
+            .await;
+        }
+        OnDelete::Shred => {
+            let keys = children
+                .remove_kinds(owner, &namespace, &["Secret"])
+                .await?;
+            if !keys.is_empty() {
+                publish(
+                    context,
+                    dataset,
+                    normal(),
+                    "Shredding",
+                    format!("deleting the key first: {}", keys.join(", ")),
+                )
+                .await;
+                return Err(Error::StillDeleting(keys.join(", ")));
+            }
+            let volumes = children
+                .remove_kinds(owner, &namespace, &["PersistentVolumeClaim"])
+                .await?;
+            if !volumes.is_empty() {
+                return Err(Error::StillDeleting(volumes.join(", ")));
+            }
+            publish(
+                context,
+                dataset,
+                normal(),
+                "Shredded",
+                "the key was deleted, then the volume",
+            )
+            .await;
+        }
+    }
+    context
+        .metrics
+        .phase("Dataset", &format!("{namespace}/{name}"), None);
+    Ok(Action::await_change())
+}

@@ -1,0 +1,59 @@
+//! Why a reconcile did not finish. Invalid input is not here: it becomes a condition and an
+//! Event and waits for a change. These are the cases worth retrying.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+
+    #[error("{0} is still being deleted")]
+    StillDeleting(String),
+
+    #[error("still used by {0}")]
+    InUse(String),
+
+    #[error("waiting for {0}")]
+    Waiting(String),
+
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A short, stable category, used as a metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(status)) if status.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(status)) if status.code == 403 => "forbidden",
+            Error::Kube(kube::Error::Api(status)) if status.code == 422 => "invalid",
+            Error::Kube(_) => "api",
+            Error::StillDeleting(_) => "deleting",
+            Error::InUse(_) => "in_use",
+            Error::Waiting(_) => "waiting",
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
+                _ => "finalizer",
+            },
+        }
+    }
+
+    /// How long to wait before trying again.
+    pub fn retry_after(&self) -> Duration {
+        match self.category() {
+            "deleting" | "waiting" => Duration::from_secs(2),
+            "in_use" => Duration::from_secs(30),
+            _ => Duration::from_secs(10),
+        }
+    }
+}
+
+impl From<kube::runtime::finalizer::Error<Error>> for Error {
+    fn from(error: kube::runtime::finalizer::Error<Error>) -> Self {
+        Error::Finalizer(Box::new(error))
+    }
+}

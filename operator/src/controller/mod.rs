@@ -1,0 +1,275 @@
+//! The operator: one kube-runtime controller per kind, all calling the same rules and builders
+//! as `hygie check` and `hygie render`. A reconcile fetches nothing it does not need (profiles,
+//! datasets and workspaces come from watched stores), validates, builds, applies what changed,
+//! prunes what is no longer desired, and writes status only when it changed.
+
+mod apply;
+mod children;
+mod dataset;
+mod error;
+mod events;
+mod keys;
+mod profile;
+mod status;
+mod workspace;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{StreamExt, future};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{Action, Config},
+        events::{Recorder, Reporter},
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use tracing::{info, warn};
+
+use crate::{
+    api::{Dataset, HostingProfile, Workspace},
+    telemetry::Metrics,
+};
+use apply::Applier;
+use children::ChildCache;
+pub use error::Error;
+
+/// Field managers, one per controller.
+const WORKSPACE_MANAGER: &str = "hygie-workspace-controller";
+const DATASET_MANAGER: &str = "hygie-dataset-controller";
+
+/// Finalizers, on the kinds whose deletion needs ordered work.
+pub const WORKSPACE_FINALIZER: &str = "hygie.io/workspace-cleanup";
+pub const DATASET_FINALIZER: &str = "hygie.io/dataset-retention";
+
+/// How often an object is reconciled when nothing happens, to re-evaluate dates.
+const RESYNC: Duration = Duration::from_secs(3600);
+
+/// What every reconcile needs.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub profiles: Store<HostingProfile>,
+    pub datasets: Store<Dataset>,
+    pub workspaces: Store<Workspace>,
+    pub workspace_children: Applier,
+    pub dataset_children: Applier,
+}
+
+/// Buffer of the shared watch streams, per subscriber.
+const SHARED_BUFFER: usize = 1024;
+
+/// Runs the three controllers until a shutdown signal.
+pub async fn run(client: Client, metrics: Arc<Metrics>) {
+    let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
+    let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
+    let (workspaces, workspace_writer) = reflector::store_shared::<Workspace>(SHARED_BUFFER);
+    let subscribe = "a shared store accepts subscribers";
+    let profile_events = profile_writer.subscribe().expect(subscribe);
+    let dataset_events = dataset_writer.subscribe().expect(subscribe);
+    let workspace_events = workspace_writer.subscribe().expect(subscribe);
+    let (profile_for_workspaces, profile_for_datasets) = (
+        profile_writer.subscribe().expect(subscribe),
+        profile_writer.subscribe().expect(subscribe),
+    );
+    let dataset_for_workspaces = dataset_writer.subscribe().expect(subscribe);
+
+    let watch_all = |stream: futures::stream::BoxStream<'static, ()>| {
+        tokio::spawn(stream.for_each(|_| future::ready(())))
+    };
+    watch_all(
+        watcher(
+            Api::<HostingProfile>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect_shared(profile_writer)
+        .map(log_watch_error)
+        .boxed(),
+    );
+    watch_all(
+        watcher(
+            Api::<Dataset>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect_shared(dataset_writer)
+        .map(log_watch_error)
+        .boxed(),
+    );
+    watch_all(
+        watcher(
+            Api::<Workspace>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .reflect_shared(workspace_writer)
+        .map(log_watch_error)
+        .boxed(),
+    );
+
+    let config = Config::default().concurrency(8);
+    let mut workspace_cache = ChildCache::default();
+    let workspace_controller = {
+        let by_profile = workspaces.clone();
+        let by_dataset = workspaces.clone();
+        let controller = Controller::for_shared_stream(workspace_events, workspaces.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(
+                profile_for_workspaces,
+                move |profile: Arc<HostingProfile>| {
+                    let name = profile.name_any();
+                    by_profile
+                        .state()
+                        .into_iter()
+                        .filter(move |w| w.spec.hosting_profile == name)
+                        .map(|w| ObjectRef::from_obj(&*w))
+                },
+            )
+            .watches_shared_stream(dataset_for_workspaces, move |dataset: Arc<Dataset>| {
+                let (namespace, name) = (dataset.namespace(), dataset.name_any());
+                by_dataset
+                    .state()
+                    .into_iter()
+                    .filter(move |w| {
+                        w.namespace() == namespace && w.spec.datasets.iter().any(|d| d.name == name)
+                    })
+                    .map(|w| ObjectRef::from_obj(&*w))
+            });
+        owns_workspace_children(controller, &mut workspace_cache, &client)
+    };
+    let mut dataset_cache = ChildCache::default();
+    let dataset_controller = {
+        let by_profile = datasets.clone();
+        let controller = Controller::for_shared_stream(dataset_events, datasets.clone())
+            .with_config(config.clone())
+            .watches_shared_stream(profile_for_datasets, move |profile: Arc<HostingProfile>| {
+                let name = profile.name_any();
+                by_profile
+                    .state()
+                    .into_iter()
+                    .filter(move |d| d.spec.hosting_profile == name)
+                    .map(|d| ObjectRef::from_obj(&*d))
+            });
+        owns_dataset_children(controller, &mut dataset_cache, &client)
+    };
+    let profile_controller =
+        Controller::for_shared_stream(profile_events, profiles.clone()).with_config(config);
+
+    let context = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "hygie".into(),
+                instance: Some(hostname()),
+            },
+        ),
+        metrics,
+        profiles,
+        datasets,
+        workspaces,
+        workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
+        dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
+    });
+
+    info!("controllers starting");
+    let workspaces = workspace_controller
+        .shutdown_on_signal()
+        .run(
+            workspace::reconcile,
+            error_policy::<Workspace>,
+            context.clone(),
+        )
+        .for_each(|_| future::ready(()));
+    let datasets = dataset_controller
+        .shutdown_on_signal()
+        .run(dataset::reconcile, error_policy::<Dataset>, context.clone())
+        .for_each(|_| future::ready(()));
+    let profiles = profile_controller
+        .shutdown_on_signal()
+        .run(
+            profile::reconcile,
+            error_policy::<HostingProfile>,
+            context.clone(),
+        )
+        .for_each(|_| future::ready(()));
+    tokio::join!(workspaces, datasets, profiles);
+    info!("controllers stopped");
+}
+
+fn owns_workspace_children(
+    controller: Controller<Workspace>,
+    cache: &mut ChildCache,
+    client: &Client,
+) -> Controller<Workspace> {
+    use k8s_openapi::api::{
+        apps::v1::StatefulSet, core::v1::*, networking::v1::NetworkPolicy, rbac::v1::*,
+    };
+    let label = crate::build::labels::WORKSPACE;
+    let controller = cache.own::<ServiceAccount, _>(controller, client, label);
+    let controller = cache.own::<NetworkPolicy, _>(controller, client, label);
+    let controller = cache.own::<Role, _>(controller, client, label);
+    let controller = cache.own::<RoleBinding, _>(controller, client, label);
+    let controller = cache.own::<Secret, _>(controller, client, label);
+    let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
+    let controller = cache.own::<StatefulSet, _>(controller, client, label);
+    cache.own::<Service, _>(controller, client, label)
+}
+
+fn owns_dataset_children(
+    controller: Controller<Dataset>,
+    cache: &mut ChildCache,
+    client: &Client,
+) -> Controller<Dataset> {
+    use k8s_openapi::api::{batch::v1::Job, core::v1::*, networking::v1::NetworkPolicy};
+    let label = crate::build::labels::DATASET;
+    let controller = cache.own::<ServiceAccount, _>(controller, client, label);
+    let controller = cache.own::<NetworkPolicy, _>(controller, client, label);
+    let controller = cache.own::<Secret, _>(controller, client, label);
+    let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
+    cache.own::<Job, _>(controller, client, label)
+}
+
+fn log_watch_error<T, E: std::fmt::Display>(result: Result<T, E>) {
+    if let Err(e) = result {
+        warn!(error = %e, "watch error, retrying");
+    }
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    context: Arc<Context>,
+) -> Action {
+    let kind = K::kind(&());
+    context.metrics.failed(&kind, error.category());
+    if matches!(error, Error::Waiting(_) | Error::StillDeleting(_)) {
+        info!(kind = %kind, error = %error, "not yet");
+        return Action::requeue(error.retry_after());
+    }
+    warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category(), error = %error, "reconcile failed");
+    Action::requeue(error.retry_after())
+}
+
+/// This replica's name: the pod name in a cluster, the host name elsewhere.
+pub fn hostname() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "hygie".into())
+}
+
+/// The requeue that wakes a reconcile at `at` (if sooner than the resync), never sooner than a
+/// second from now.
+pub(crate) fn requeue_at(at: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Action {
+    let resync = RESYNC;
+    let until = at
+        .map(|at| at.duration_since(now))
+        .and_then(|d| Duration::try_from(d).ok())
+        .map(|d| d.max(Duration::from_secs(1)))
+        .unwrap_or(resync);
+    Action::requeue(until.min(resync))
+}
