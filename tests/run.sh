@@ -24,4 +24,5 @@ step "end-to-end tests on a real control plane (tests/controlplane)"
 trap 'bash tests/controlplane/down.sh' EXIT
 HYGIE_TEST_KUBECONFIG="$(bash tests/controlplane/up.sh | tail -n 1)"
 export HYGIE_TEST_KUBECONFIG
-cargo test -p hygie-tests --features controlplane --locked --test controlplane
+cargo build -p hygie --locked
+cargo test -p hygie-tests --features controlplane --locked --test controlplane --test operator

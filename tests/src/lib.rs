@@ -93,3 +93,4 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
 }
 
 pub mod cluster;
+pub mod operator;

@@ -1,7 +1,7 @@
 //! `hygie run`: the operator, with leader election so that two replicas are safe, metrics and
 //! health endpoints, and a graceful stop on SIGTERM that hands the lease over at once.
 
-use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering};
+use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// Seconds a leader holds the Lease without renewing it.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
+    /// Seconds between two reconciliations of an object when nothing changes; dates
+    /// (expiry, certifications) are also re-evaluated at their exact time.
+    #[arg(long, default_value_t = 3600)]
+    pub resync_seconds: u64,
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
 }
@@ -93,7 +97,7 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         Ok(true) => {
             info!(identity, "leading: controllers start");
             tokio::select! {
-                () = controller::run(client, metrics.clone()) => Ok(()),
+                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds)) => Ok(()),
                 () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
             }
         }

@@ -103,7 +103,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         if write(dataset, context, api, status).await? {
             publish(context, dataset, warning(), RULES_VIOLATED, message).await;
         }
-        return Ok(requeue_at(None, now));
+        return Ok(requeue_at(None, now, context.resync));
     };
 
     let mut children = dataset_children(dataset, &profile);
@@ -210,7 +210,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         .await;
     }
     let expiry = Some(dataset.spec.legal.valid_until.end()).filter(|t| *t > now);
-    Ok(requeue_at(expiry, now))
+    Ok(requeue_at(expiry, now, context.resync))
 }
 
 /// Where the import stands: done once recorded, otherwise read from the Job and its pod's

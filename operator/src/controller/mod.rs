@@ -44,9 +44,6 @@ const DATASET_MANAGER: &str = "hygie-dataset-controller";
 pub const WORKSPACE_FINALIZER: &str = "hygie.io/workspace-cleanup";
 pub const DATASET_FINALIZER: &str = "hygie.io/dataset-retention";
 
-/// How often an object is reconciled when nothing happens, to re-evaluate dates.
-const RESYNC: Duration = Duration::from_secs(3600);
-
 /// What every reconcile needs.
 pub struct Context {
     pub client: Client,
@@ -57,13 +54,15 @@ pub struct Context {
     pub workspaces: Store<Workspace>,
     pub workspace_children: Applier,
     pub dataset_children: Applier,
+    /// How often an object is reconciled when nothing happens, to re-evaluate dates.
+    pub resync: Duration,
 }
 
 /// Buffer of the shared watch streams, per subscriber.
 const SHARED_BUFFER: usize = 1024;
 
 /// Runs the three controllers until a shutdown signal.
-pub async fn run(client: Client, metrics: Arc<Metrics>) {
+pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
     let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
     let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
     let (workspaces, workspace_writer) = reflector::store_shared::<Workspace>(SHARED_BUFFER);
@@ -174,6 +173,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>) {
         workspaces,
         workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
         dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
+        resync,
     });
 
     info!("controllers starting");
@@ -264,8 +264,11 @@ pub fn hostname() -> String {
 
 /// The requeue that wakes a reconcile at `at` (if sooner than the resync), never sooner than a
 /// second from now.
-pub(crate) fn requeue_at(at: Option<jiff::Timestamp>, now: jiff::Timestamp) -> Action {
-    let resync = RESYNC;
+pub(crate) fn requeue_at(
+    at: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+    resync: Duration,
+) -> Action {
     let until = at
         .map(|at| at.duration_since(now))
         .and_then(|d| Duration::try_from(d).ok())

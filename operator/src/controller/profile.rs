@@ -132,5 +132,5 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
         .map(|c| c.valid_until.end())
         .filter(|end| *end > now)
         .min();
-    Ok(requeue_at(next_end, now))
+    Ok(requeue_at(next_end, now, context.resync))
 }

@@ -224,15 +224,13 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         ),
     ];
     write_status(workspace, context, api, phase, observed, now).await?;
-    Ok(requeue_at(
-        workspace
-            .spec
-            .expires_at
-            .as_ref()
-            .map(|t| t.0)
-            .filter(|t| *t > now),
-        now,
-    ))
+    let expiry = workspace
+        .spec
+        .expires_at
+        .as_ref()
+        .map(|t| t.0)
+        .filter(|t| *t > now);
+    Ok(requeue_at(expiry, now, context.resync))
 }
 
 /// Rules fail: say so, change nothing that exists, and wait for a change.
@@ -277,7 +275,7 @@ async fn blocked(
     {
         publish(context, workspace, warning(), RULES_VIOLATED, message).await;
     }
-    Ok(requeue_at(None, now))
+    Ok(requeue_at(None, now, context.resync))
 }
 
 async fn workload_ready(context: &Context, namespace: &str, name: &str) -> Result<bool> {

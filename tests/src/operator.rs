@@ -1,0 +1,172 @@
+//! Running `hygie run` against the test control plane, as its own identity, and reading what
+//! the API server's audit log says it did.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::{cluster::kubeconfig, repo_root};
+
+/// The `hygie` binary built by `cargo build -p hygie`.
+pub fn operator_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let binary = target.join("debug/hygie");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p hygie` first",
+        binary.display()
+    );
+    binary
+}
+
+/// The identity the operator authenticates as (see tests/controlplane/up.sh).
+pub const OPERATOR_USER: &str = "hygie-operator";
+
+/// Tests that run an operator take turns: two operators on one control plane would both act.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
+/// A running `hygie run`, killed when dropped.
+pub struct Operator {
+    child: Child,
+    pub identity: String,
+    pub metrics_port: u16,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts an operator named `identity`, competing for the Lease `lease`.
+    pub fn start(identity: &str, lease: &str, resync_seconds: u64) -> Operator {
+        let state = kubeconfig()
+            .parent()
+            .expect("the kubeconfig lives in the state folder")
+            .to_owned();
+        let log = state.join(format!("operator-{identity}.log"));
+        let metrics_port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(operator_binary())
+            .args([
+                "run",
+                "--lease-name",
+                lease,
+                "--lease-namespace",
+                "default",
+                "--lease-duration",
+                "6",
+            ])
+            .args(["--resync-seconds", &resync_seconds.to_string()])
+            .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
+            .env("KUBECONFIG", state.join("operator.kubeconfig"))
+            .env("POD_NAME", identity)
+            .env("RUST_LOG", "info,hygie=debug")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the hygie binary starts");
+        Operator {
+            child,
+            identity: identity.to_owned(),
+            metrics_port,
+            log,
+        }
+    }
+
+    /// Everything the operator logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a graceful exit. Returns whether it exited by itself.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.kill();
+        false
+    }
+
+    /// The operator's /metrics page.
+    pub fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                &format!("http://127.0.0.1:{}/metrics", self.metrics_port),
+            ])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One request in the API server's audit log.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub verb: String,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub at: jiff::Timestamp,
+}
+
+impl Request {
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self.verb.as_str(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        )
+    }
+}
+
+/// The requests `user` made since `since`, from the audit log of tests/controlplane.
+pub fn requests_by(user: &str, since: jiff::Timestamp) -> Vec<Request> {
+    let state = kubeconfig().parent().unwrap().to_owned();
+    let file =
+        std::fs::File::open(state.join("audit.log")).expect("the API server writes an audit log");
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+        .filter(|event| event["user"]["username"] == user)
+        .filter_map(|event| {
+            let at: jiff::Timestamp = event["stageTimestamp"].as_str()?.parse().ok()?;
+            let object = &event["objectRef"];
+            Some(Request {
+                verb: event["verb"].as_str()?.to_owned(),
+                resource: object["resource"].as_str().unwrap_or_default().to_owned(),
+                namespace: object["namespace"].as_str().unwrap_or_default().to_owned(),
+                name: object["name"].as_str().unwrap_or_default().to_owned(),
+                at,
+            })
+        })
+        .filter(|request| request.at >= since)
+        .collect()
+}

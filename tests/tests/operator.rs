@@ -1,0 +1,767 @@
+//! End-to-end: `hygie run` on the real control plane of tests/controlplane. Each test applies
+//! the bundle of tests/fixtures/e2e in a namespace of its own and watches the operator bring
+//! the cluster to it: children, keys, status, Events, changes, refusals, expiry, deletion,
+//! rest, restarts and leadership. Pods never run (there is no kubelet); where a test needs a
+//! Ready pod it patches the pod's status as a kubelet would.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use hygie::{
+    api::{
+        Dataset, HostingProfile, Workspace,
+        dataset::{DatasetPhase, OnDelete},
+        workspace::WorkspacePhase,
+    },
+    bundle::Bundle,
+};
+use hygie_tests::{
+    cluster::{TestNamespace, client, install_crds, kubectl_with_input, wait_for},
+    operator::{OPERATOR_USER, Operator, one_at_a_time, requests_by},
+    repo_root,
+};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{Event, PersistentVolumeClaim, Pod, Secret},
+    networking::v1::NetworkPolicy,
+    rbac::v1::{Role, RoleBinding},
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+const LEASE: &str = "hygie-e2e";
+
+/// The e2e bundle, moved to `namespace`.
+fn bundle(namespace: &str) -> (HostingProfile, Dataset, Workspace) {
+    let mut bundle = Bundle::load(&[repo_root().join("tests/fixtures/e2e")]).unwrap();
+    let profile = bundle.inventory.profiles.values().next().unwrap().clone();
+    let mut dataset = bundle.inventory.datasets.values().next().unwrap().clone();
+    let mut workspace = bundle.workspaces.remove(0);
+    dataset.metadata.namespace = Some(namespace.into());
+    workspace.metadata.namespace = Some(namespace.into());
+    (profile, dataset, workspace)
+}
+
+/// Applies objects as a platform team would, with kubectl and server-side apply.
+fn apply(objects: &[serde_json::Value]) {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let out = kubectl_with_input(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=platform-team",
+            "-f",
+            "-",
+        ],
+        Some(&list.to_string()),
+    );
+    assert!(out.success, "kubectl apply failed: {}", out.stderr);
+}
+
+fn json_of<T: serde::Serialize>(object: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap();
+    value.as_object_mut().unwrap().remove("status");
+    value
+}
+
+struct Scene {
+    client: Client,
+    namespace: TestNamespace,
+    profile: HostingProfile,
+    dataset: Dataset,
+    workspace: Workspace,
+}
+
+impl Scene {
+    async fn new(prefix: &str) -> Scene {
+        install_crds();
+        let client = client().await;
+        let namespace = TestNamespace::create(&client, prefix).await;
+        let (profile, dataset, workspace) = bundle(&namespace.name);
+        Scene {
+            client,
+            namespace,
+            profile,
+            dataset,
+            workspace,
+        }
+    }
+
+    fn apply_all(&self) {
+        apply(&[
+            json_of(&self.profile),
+            json_of(&self.dataset),
+            json_of(&self.workspace),
+        ]);
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace.name)
+    }
+
+    async fn wait_workspace(
+        &self,
+        what: &str,
+        condition: impl Fn(&Workspace) -> bool + Send + 'static,
+    ) {
+        let api: Api<Workspace> = self.api();
+        wait_for(
+            &api,
+            "study",
+            what,
+            CONVERGE,
+            move |w: Option<&Workspace>| w.is_some_and(&condition),
+        )
+        .await;
+    }
+
+    async fn wait_phase(&self, phase: WorkspacePhase) {
+        self.wait_workspace(&format!("phase {phase:?}"), move |w| {
+            phase_of(w) == Some(phase)
+        })
+        .await;
+    }
+
+    async fn wait_dataset_phase(&self, phase: DatasetPhase) {
+        let api: Api<Dataset> = self.api();
+        wait_for(
+            &api,
+            "cohort",
+            &format!("phase {phase:?}"),
+            CONVERGE,
+            move |d: Option<&Dataset>| {
+                d.and_then(|d| d.status.as_ref()).and_then(|s| s.phase) == Some(phase)
+            },
+        )
+        .await;
+    }
+
+    /// Names of the workspace's children of kind `K`.
+    async fn children<K>(&self) -> Vec<String>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let listed = self
+            .api::<K>()
+            .list(&ListParams::default().labels("hygie.io/workspace=study"))
+            .await
+            .unwrap();
+        let mut names: Vec<String> = listed.items.iter().map(|o| o.name_any()).collect();
+        names.sort();
+        names
+    }
+
+    async fn secret_data(&self, name: &str) -> Vec<u8> {
+        let secret: Secret = self.api().get(name).await.unwrap();
+        secret.data.unwrap()["encryptionPassphrase"].0.clone()
+    }
+
+    async fn event_reasons(&self, object: &str) -> Vec<String> {
+        let events: Api<Event> = self.api();
+        let listed = events.list(&ListParams::default()).await.unwrap();
+        listed
+            .items
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(object))
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    async fn patch_workspace(&self, patch: serde_json::Value) {
+        let api: Api<Workspace> = self.api();
+        api.patch("study", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    /// Marks the workspace pod Running and Ready, as a kubelet would.
+    async fn mark_pod_ready(&self) {
+        let pods: Api<Pod> = self.api();
+        wait_for(
+            &pods,
+            "study-0",
+            "created by the StatefulSet controller",
+            CONVERGE,
+            |p: Option<&Pod>| p.is_some(),
+        )
+        .await;
+        let now = jiff::Timestamp::now().to_string();
+        let status = json!({"status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "lastTransitionTime": now},
+            ],
+            "containerStatuses": [{"name": "tool", "ready": true, "started": true, "restartCount": 0,
+                "image": "jupyter", "imageID": "", "state": {"running": {"startedAt": now}}}],
+        }});
+        pods.patch_status("study-0", &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    }
+}
+
+fn phase_of(workspace: &Workspace) -> Option<WorkspacePhase> {
+    workspace.status.as_ref().and_then(|s| s.phase)
+}
+
+fn condition<'a>(
+    workspace: &'a Workspace,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    workspace
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+async fn replicas(scene: &Scene) -> i32 {
+    let sts: StatefulSet = scene.api().get("study").await.unwrap();
+    sts.spec.unwrap().replicas.unwrap()
+}
+
+#[tokio::test]
+async fn a_workspace_becomes_its_children_keys_and_status() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("converge").await;
+    let operator = Operator::start("converge", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+
+    assert_eq!(
+        scene.children::<NetworkPolicy>().await,
+        [
+            "study-allow-dns",
+            "study-allow-ingress",
+            "study-deny-all",
+            "study-egress-0"
+        ]
+    );
+    assert_eq!(
+        scene.children::<Role>().await,
+        ["study-analyst", "study-owner"]
+    );
+    assert_eq!(
+        scene.children::<RoleBinding>().await,
+        ["study-analyst", "study-owner"]
+    );
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await,
+        ["study-cohort", "study-home"]
+    );
+    assert_eq!(
+        scene.children::<Secret>().await,
+        ["study-cohort-luks", "study-home-luks"]
+    );
+
+    let sts: StatefulSet = scene.api().get("study").await.unwrap();
+    let owner = &sts.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("Workspace", "study", Some(true))
+    );
+    assert_eq!(sts.spec.unwrap().replicas, Some(1));
+
+    let dataset_key = scene.secret_data("cohort-data-luks").await;
+    let home_key = scene.secret_data("study-home-luks").await;
+    assert_eq!(dataset_key.len(), 64, "256 bits as hex");
+    assert!(dataset_key.iter().all(u8::is_ascii_hexdigit));
+    assert_ne!(dataset_key, home_key, "one key per volume");
+    assert_eq!(
+        scene.secret_data("study-cohort-luks").await,
+        dataset_key,
+        "a clone opens with its dataset's key"
+    );
+    let secret: Secret = scene.api().get("study-home-luks").await.unwrap();
+    assert_eq!(secret.immutable, Some(true));
+    let copy: PersistentVolumeClaim = scene.api().get("study-cohort").await.unwrap();
+    assert_eq!(copy.spec.unwrap().data_source.unwrap().name, "cohort-data");
+
+    scene.mark_pod_ready().await;
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    for type_ in [
+        "Ready",
+        "Compliant",
+        "DatasetsBound",
+        "NetworkIsolated",
+        "StorageEncrypted",
+    ] {
+        let c = condition(&workspace, type_).unwrap_or_else(|| panic!("condition {type_}"));
+        assert_eq!(c.status, "True", "{type_}: {c:?}");
+        assert_eq!(c.observed_generation, workspace.metadata.generation);
+    }
+    let status = workspace.status.unwrap();
+    assert_eq!(
+        status.endpoint.as_deref(),
+        Some(format!("study.{}.svc", scene.namespace.name).as_str())
+    );
+
+    let reasons = scene.event_reasons("study").await;
+    for reason in ["KeyCreated", "AccessGranted", "Applied", "WorkloadReady"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "Event {reason} in {reasons:?}"
+        );
+    }
+    let text = format!(
+        "{}{:?}",
+        operator.log(),
+        scene
+            .api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    );
+    for key in [&dataset_key, &home_key] {
+        assert!(
+            !text.contains(std::str::from_utf8(key).unwrap()),
+            "key material leaked into logs or Events"
+        );
+    }
+    let metrics = operator.metrics();
+    assert!(
+        metrics.contains("hygie_reconciliations_total{kind=\"Workspace\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hygie_objects{kind=\"Workspace\",phase=\"Ready\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("change").await;
+    let _operator = Operator::start("change", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+
+    let mut workspace = scene.workspace.clone();
+    workspace.spec.egress.clear();
+    workspace.spec.members.retain(|m| m.name != "analysts");
+    apply(&[json_of(&workspace)]);
+    let api: Api<NetworkPolicy> = scene.api();
+    wait_for(
+        &api,
+        "study-egress-0",
+        "pruned",
+        CONVERGE,
+        |p: Option<&NetworkPolicy>| p.is_none(),
+    )
+    .await;
+    let roles: Api<Role> = scene.api();
+    wait_for(
+        &roles,
+        "study-analyst",
+        "pruned",
+        CONVERGE,
+        |r: Option<&Role>| r.is_none(),
+    )
+    .await;
+    assert_eq!(scene.children::<RoleBinding>().await, ["study-owner"]);
+    assert!(
+        scene
+            .event_reasons("study")
+            .await
+            .iter()
+            .any(|r| r == "Pruned")
+    );
+
+    scene
+        .patch_workspace(json!({"spec": {"suspended": true}}))
+        .await;
+    scene.wait_phase(WorkspacePhase::Suspended).await;
+    assert_eq!(
+        replicas(&scene).await,
+        0,
+        "a suspended workspace runs nothing"
+    );
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await,
+        ["study-cohort", "study-home"],
+        "volumes stay"
+    );
+    assert_eq!(
+        scene.children::<Secret>().await,
+        ["study-cohort-luks", "study-home-luks"],
+        "keys stay"
+    );
+
+    scene
+        .patch_workspace(json!({"spec": {"suspended": false}}))
+        .await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1, "resumed");
+}
+
+#[tokio::test]
+async fn a_change_that_breaks_a_rule_is_refused_and_nothing_is_loosened() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("refuse").await;
+    let _operator = Operator::start("refuse", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    let policies = scene.children::<NetworkPolicy>().await;
+
+    let mut open = scene.workspace.clone();
+    open.spec.egress.push(
+        serde_json::from_value(json!({"cidr": "0.0.0.0/0", "ports": [{"port": 443}]})).unwrap(),
+    );
+    apply(&[json_of(&open)]);
+    scene.wait_phase(WorkspacePhase::Blocked).await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let compliant = condition(&workspace, "Compliant").unwrap();
+    assert_eq!(
+        (compliant.status.as_str(), compliant.reason.as_str()),
+        ("False", "RulesViolated")
+    );
+    assert!(
+        compliant.message.contains("HYG005") && compliant.message.contains("spec.egress[1].cidr"),
+        "{}",
+        compliant.message
+    );
+    assert!(
+        scene
+            .event_reasons("study")
+            .await
+            .iter()
+            .any(|r| r == "RulesViolated")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        scene.children::<NetworkPolicy>().await,
+        policies,
+        "no egress to the Internet was opened"
+    );
+
+    // A workspace that never complied gets nothing at all.
+    let mut other = open.clone();
+    other.metadata.name = Some("other".into());
+    apply(&[json_of(&other)]);
+    let api: Api<Workspace> = scene.api();
+    wait_for(
+        &api,
+        "other",
+        "Blocked",
+        CONVERGE,
+        |w: Option<&Workspace>| w.and_then(phase_of) == Some(WorkspacePhase::Blocked),
+    )
+    .await;
+    let created = scene
+        .api::<NetworkPolicy>()
+        .list(&ListParams::default().labels("hygie.io/workspace=other"))
+        .await
+        .unwrap();
+    assert!(
+        created.items.is_empty(),
+        "nothing is created for a refused workspace"
+    );
+}
+
+#[tokio::test]
+async fn at_expires_at_the_workload_stops_and_volumes_and_keys_stay() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("expiry").await;
+    let _operator = Operator::start("expiry", LEASE, 3600);
+    let mut workspace = scene.workspace.clone();
+    // Whole seconds: metav1.Time has no finer precision.
+    let soon = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 8).unwrap();
+    workspace.spec.expires_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(soon));
+    apply(&[
+        json_of(&scene.profile),
+        json_of(&scene.dataset),
+        json_of(&workspace),
+    ]);
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1);
+    scene.wait_phase(WorkspacePhase::Expired).await;
+    assert!(jiff::Timestamp::now() >= soon, "not before expiresAt");
+    assert_eq!(replicas(&scene).await, 0);
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await,
+        ["study-cohort", "study-home"]
+    );
+    assert_eq!(
+        scene.children::<Secret>().await,
+        ["study-cohort-luks", "study-home-luks"]
+    );
+    assert!(
+        scene
+            .event_reasons("study")
+            .await
+            .iter()
+            .any(|r| r == "Expired")
+    );
+}
+
+#[tokio::test]
+async fn deletion_removes_workload_volumes_then_keys_and_retains_the_dataset() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("retain").await;
+    let _operator = Operator::start("retain", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+
+    let datasets: Api<Dataset> = scene.api();
+    datasets
+        .delete("cohort", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        &datasets,
+        "cohort",
+        "InUse",
+        CONVERGE,
+        |d: Option<&Dataset>| {
+            d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "InUse"))
+        },
+    )
+    .await;
+    let dataset: Dataset = datasets.get("cohort").await.unwrap();
+    let in_use = dataset
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.reason == "InUse")
+        .unwrap();
+    assert!(
+        in_use.message.contains("Workspace/study"),
+        "{}",
+        in_use.message
+    );
+
+    let workspaces: Api<Workspace> = scene.api();
+    workspaces
+        .delete("study", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        &workspaces,
+        "study",
+        "deleted",
+        CONVERGE,
+        |w: Option<&Workspace>| w.is_none(),
+    )
+    .await;
+    assert!(scene.children::<StatefulSet>().await.is_empty());
+    assert!(scene.children::<PersistentVolumeClaim>().await.is_empty());
+    assert!(
+        scene.children::<Secret>().await.is_empty(),
+        "the workspace's keys are shredded"
+    );
+
+    wait_for(
+        &datasets,
+        "cohort",
+        "deleted once unused",
+        CONVERGE,
+        |d: Option<&Dataset>| d.is_none(),
+    )
+    .await;
+    let claim: PersistentVolumeClaim = scene
+        .api()
+        .get("cohort-data")
+        .await
+        .expect("Retain keeps the volume");
+    assert!(
+        claim.metadata.owner_references.is_none_or(|o| o.is_empty()),
+        "and frees it from its owner"
+    );
+    let key: Secret = scene
+        .api()
+        .get("cohort-data-luks")
+        .await
+        .expect("Retain keeps the key");
+    assert!(key.metadata.owner_references.is_none_or(|o| o.is_empty()));
+}
+
+#[tokio::test]
+async fn shred_deletes_the_key_first_then_the_volume() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("shred").await;
+    scene.dataset.spec.retention.on_delete = OnDelete::Shred;
+    let _operator = Operator::start("shred", LEASE, 3600);
+    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    let datasets: Api<Dataset> = scene.api();
+    datasets
+        .delete("cohort", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        &datasets,
+        "cohort",
+        "deleted",
+        CONVERGE,
+        |d: Option<&Dataset>| d.is_none(),
+    )
+    .await;
+    assert!(
+        scene
+            .api::<Secret>()
+            .get_opt("cohort-data-luks")
+            .await
+            .unwrap()
+            .is_none(),
+        "key shredded"
+    );
+    let claims: Api<PersistentVolumeClaim> = scene.api();
+    wait_for(
+        &claims,
+        "cohort-data",
+        "deleted",
+        CONVERGE,
+        |c: Option<&PersistentVolumeClaim>| c.is_none(),
+    )
+    .await;
+    let reasons = scene.event_reasons("cohort").await;
+    let shredding = reasons
+        .iter()
+        .position(|r| r == "Shredding")
+        .expect("the key goes first");
+    let shredded = reasons
+        .iter()
+        .position(|r| r == "Shredded")
+        .expect("then the volume");
+    assert!(shredding != shredded, "{reasons:?}");
+}
+
+#[tokio::test]
+async fn at_rest_a_resync_writes_nothing() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("rest").await;
+    let _operator = Operator::start("rest", LEASE, 2);
+    scene.apply_all();
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let since = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let ours = |r: &hygie_tests::operator::Request| {
+        r.namespace == scene.namespace.name || r.resource == "hostingprofiles"
+    };
+    let requests: Vec<_> = requests_by(OPERATOR_USER, since)
+        .into_iter()
+        .filter(|r| ours(r))
+        .collect();
+    let writes: Vec<_> = requests.iter().filter(|r| r.is_write()).collect();
+    assert!(writes.is_empty(), "writes at rest: {writes:#?}");
+    let resyncs = requests
+        .iter()
+        .filter(|r| r.verb == "get" && r.resource == "statefulsets")
+        .count();
+    assert!(
+        resyncs >= 3,
+        "the workspace was reconciled again and again ({resyncs} reads)"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("restart").await;
+    let mut first = Operator::start("restart-1", LEASE, 3600);
+    scene.apply_all();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill();
+    let mut second = Operator::start("restart-2", LEASE, 3600);
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(
+        scene.children::<Secret>().await,
+        ["study-cohort-luks", "study-home-luks"]
+    );
+    assert_eq!(scene.children::<StatefulSet>().await, ["study"]);
+    let keys: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+        (
+            "cohort-data-luks",
+            scene.secret_data("cohort-data-luks").await,
+        ),
+        (
+            "study-home-luks",
+            scene.secret_data("study-home-luks").await,
+        ),
+    ]);
+    assert_eq!(
+        scene.secret_data("study-cohort-luks").await,
+        keys["cohort-data-luks"]
+    );
+
+    second.kill();
+    let _third = Operator::start("restart-3", LEASE, 3600);
+    scene
+        .patch_workspace(json!({"metadata": {"annotations": {"touch": "1"}}}))
+        .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for (name, key) in &keys {
+        assert_eq!(
+            &scene.secret_data(name).await,
+            key,
+            "{name} keeps its key across restarts"
+        );
+    }
+    assert_eq!(
+        scene.children::<Secret>().await,
+        ["study-cohort-luks", "study-home-luks"]
+    );
+}
+
+#[tokio::test]
+async fn of_two_replicas_one_leads_and_the_other_takes_over() {
+    let _turn = one_at_a_time().await;
+    let lease = "hygie-e2e-pair";
+    let mut a = Operator::start("replica-a", lease, 3600);
+    let mut b = Operator::start("replica-b", lease, 3600);
+    let leading = |o: &Operator| o.log().contains("leading: controllers start");
+    let mut waited = 0;
+    while !leading(&a) && !leading(&b) && waited < 300 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(leading(&a) ^ leading(&b), "exactly one replica leads");
+    let (leader, standby) = if leading(&a) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    let holder = hygie_tests::cluster::kubectl_ok(&[
+        "-n",
+        "default",
+        "get",
+        "lease",
+        lease,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder, leader.identity);
+    assert!(leader.terminate(), "SIGTERM stops the leader gracefully");
+    let mut waited = 0;
+    while !leading(standby) && waited < 200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(
+        leading(standby),
+        "the standby took over:\n{}",
+        standby.log()
+    );
+}
