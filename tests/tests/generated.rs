@@ -1,5 +1,5 @@
 //! Generated files must be exactly what the code generates today: the CRDs (in crds/ and in
-//! the chart) and the golden renders of every valid example.
+//! charts/hygie/crds/) and the golden renders of every valid example.
 
 use hygie::{
     bundle::Bundle,

@@ -32,7 +32,7 @@ def checkov(directory):
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
     result = subprocess.run(
         [VENV_BIN / "checkov", "--framework", "kubernetes", "-d", str(directory),
-         "--skip-download", "-o", "json", "--quiet"],
+         "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
         env=env,
@@ -40,7 +40,9 @@ def checkov(directory):
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
     failed = [c for r in reports for c in r.get("results", {}).get("failed_checks", [])]
+    skipped = [c for r in reports for c in r.get("results", {}).get("skipped_checks", [])]
     summary = {
+        "skipped": [c["check_id"] for c in skipped],
         "passed": sum(r["summary"]["passed"] for r in reports),
         "failed": sum(r["summary"]["failed"] for r in reports),
         "resources": sum(r["summary"]["resource_count"] for r in reports),
