@@ -25,4 +25,7 @@ trap 'bash tests/controlplane/down.sh' EXIT
 HYGIE_TEST_KUBECONFIG="$(bash tests/controlplane/up.sh | tail -n 1)"
 export HYGIE_TEST_KUBECONFIG
 cargo build -p hygie --locked
-cargo test -p hygie-tests --features controlplane --locked --test controlplane --test operator
+HYGIE_CHART_RENDER="$PWD/target/chart-defaults.yaml"
+.venv/bin/python tests/validators/chart.py "$HYGIE_CHART_RENDER"
+export HYGIE_CHART_RENDER
+cargo test -p hygie-tests --features controlplane --locked --test controlplane --test operator --test rbac

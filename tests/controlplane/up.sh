@@ -57,9 +57,10 @@ issue() { # name subject [subjectAltName]
 issue apiserver "/CN=kube-apiserver" \
   "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 issue admin "/O=system:masters/CN=hygie-test-admin"
-# The operator under test has an identity of its own, so that the audit log tells its requests
-# apart from the tests'.
-issue operator "/O=system:masters/CN=hygie-operator"
+# The operator under test authenticates as the chart's ServiceAccount (a client certificate
+# with its user name), so that it holds exactly the chart's RBAC and nothing more, and the
+# audit log tells its requests apart from the tests'.
+issue operator "/CN=system:serviceaccount:hygie-system:hygie"
 # The controllers run under one identity with full rights (no per-controller service
 # accounts: there is no token controller here).
 issue controller-manager "/O=system:masters/CN=system:kube-controller-manager"

@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use crate::{cluster::kubeconfig, repo_root};
+use crate::{
+    cluster::{kubeconfig, kubectl, kubectl_with_input},
+    repo_root,
+};
 
 /// The `hygie` binary built by `cargo build -p hygie`.
 pub fn operator_binary() -> PathBuf {
@@ -25,8 +28,65 @@ pub fn operator_binary() -> PathBuf {
     binary
 }
 
-/// The identity the operator authenticates as (see tests/controlplane/up.sh).
-pub const OPERATOR_USER: &str = "hygie-operator";
+/// The identity the operator authenticates as (see tests/controlplane/up.sh): the chart's
+/// ServiceAccount, release `hygie` in namespace `hygie-system`.
+pub const OPERATOR_USER: &str = "system:serviceaccount:hygie-system:hygie";
+pub const OPERATOR_NAMESPACE: &str = "hygie-system";
+
+/// Installs the chart's ServiceAccount and RBAC, rendered by Helm's SDK, so that the operator
+/// runs with exactly the rights the chart grants.
+pub fn install_chart_rbac() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let rendered = match std::env::var_os("HYGIE_CHART_RENDER") {
+            Some(path) => PathBuf::from(path),
+            None => {
+                let path = kubeconfig().parent().unwrap().join("chart.yaml");
+                let python = repo_root().join(".venv/bin/python");
+                assert!(
+                    python.exists(),
+                    "the Python virtualenv of tests/run.sh is missing: run it once"
+                );
+                let status = Command::new(python)
+                    .arg(repo_root().join("tests/validators/chart.py"))
+                    .arg(&path)
+                    .status()
+                    .expect("python runs");
+                assert!(status.success(), "rendering the chart failed");
+                path
+            }
+        };
+        let text = std::fs::read_to_string(&rendered).expect("a rendered chart");
+        let access: Vec<&str> = text
+            .split("\n---\n")
+            .filter(|doc| {
+                [
+                    "kind: ServiceAccount",
+                    "kind: ClusterRole",
+                    "kind: ClusterRoleBinding",
+                    "kind: Role",
+                    "kind: RoleBinding",
+                ]
+                .iter()
+                .any(|kind| doc.lines().any(|line| line == *kind))
+            })
+            .collect();
+        assert!(
+            access.len() >= 5,
+            "the chart renders its ServiceAccount and RBAC"
+        );
+        let _ = kubectl(&["create", "namespace", OPERATOR_NAMESPACE]);
+        let out = kubectl_with_input(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&access.join("\n---\n")),
+        );
+        assert!(
+            out.success,
+            "applying the chart's RBAC failed: {}",
+            out.stderr
+        );
+    });
+}
 
 /// Tests that run an operator take turns: two operators on one control plane would both act.
 pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
@@ -45,6 +105,7 @@ pub struct Operator {
 impl Operator {
     /// Starts an operator named `identity`, competing for the Lease `lease`.
     pub fn start(identity: &str, lease: &str, resync_seconds: u64) -> Operator {
+        install_chart_rbac();
         let state = kubeconfig()
             .parent()
             .expect("the kubeconfig lives in the state folder")
@@ -61,7 +122,7 @@ impl Operator {
                 "--lease-name",
                 lease,
                 "--lease-namespace",
-                "default",
+                OPERATOR_NAMESPACE,
                 "--lease-duration",
                 "6",
             ])
@@ -131,13 +192,24 @@ impl Drop for Operator {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub verb: String,
+    /// API group, empty for the core group.
+    pub group: String,
     pub resource: String,
+    pub subresource: String,
     pub namespace: String,
     pub name: String,
     pub at: jiff::Timestamp,
 }
 
 impl Request {
+    /// `resource/subresource`, as RBAC rules name it.
+    pub fn resource_with_subresource(&self) -> String {
+        match self.subresource.as_str() {
+            "" => self.resource.clone(),
+            sub => format!("{}/{sub}", self.resource),
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         matches!(
             self.verb.as_str(),
@@ -161,7 +233,12 @@ pub fn requests_by(user: &str, since: jiff::Timestamp) -> Vec<Request> {
             let object = &event["objectRef"];
             Some(Request {
                 verb: event["verb"].as_str()?.to_owned(),
+                group: object["apiGroup"].as_str().unwrap_or_default().to_owned(),
                 resource: object["resource"].as_str().unwrap_or_default().to_owned(),
+                subresource: object["subresource"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 namespace: object["namespace"].as_str().unwrap_or_default().to_owned(),
                 name: object["name"].as_str().unwrap_or_default().to_owned(),
                 at,

@@ -16,7 +16,7 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{TestNamespace, client, install_crds, kubectl_with_input, wait_for},
-    operator::{OPERATOR_USER, Operator, one_at_a_time, requests_by},
+    operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
 use k8s_openapi::api::{
@@ -745,7 +745,7 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over() {
     };
     let holder = hygie_tests::cluster::kubectl_ok(&[
         "-n",
-        "default",
+        OPERATOR_NAMESPACE,
         "get",
         "lease",
         lease,

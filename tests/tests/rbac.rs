@@ -1,0 +1,262 @@
+//! The chart's RBAC is sufficient (every end-to-end test runs the operator as the chart's
+//! ServiceAccount with nothing more) and needed: here a whole lifecycle runs, an S3 import
+//! included, and every right the chart grants shows up in the API server's audit log, but for
+//! the few that Kubernetes demands for another reason, each named below with that reason.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use hygie::{api::Dataset, bundle::Bundle};
+use hygie_tests::{
+    cluster::{TestNamespace, client, install_crds, kubectl_with_input, wait_for},
+    operator::{OPERATOR_USER, Operator, one_at_a_time, requests_by},
+    repo_root,
+};
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+/// Rights granted for a reason other than a request of the operator's own.
+const NOT_REQUESTED: [(&str, &str, &str); 10] = [
+    // RBAC refuses to grant what the granter does not hold: workspace Roles give these.
+    ("hygie.io", "workspaces", "get"),
+    ("hygie.io", "workspaces", "update"),
+    ("", "pods", "get"),
+    ("", "pods/exec", "create"),
+    ("", "pods/portforward", "create"),
+    ("", "pods/log", "get"),
+    ("", "services/proxy", "get"),
+    ("", "services/proxy", "create"),
+    // Setting blockOwnerDeletion on a child needs it where OwnerReferencesPermissionEnforcement
+    // is on (OpenShift, hardened clusters); this control plane does not enable it.
+    ("hygie.io", "workspaces/finalizers", "update"),
+    ("hygie.io", "datasets/finalizers", "update"),
+];
+
+fn granted() -> BTreeSet<(String, String, String)> {
+    let chart =
+        std::fs::read_to_string(repo_root().join("charts/hygie/templates/rbac.yaml")).unwrap();
+    let mut rights = BTreeSet::new();
+    let (mut groups, mut resources): (Vec<String>, Vec<String>) = (vec![], vec![]);
+    let list = |line: &str| -> Vec<String> {
+        let inside = line
+            .split_once('[')
+            .and_then(|(_, r)| r.rsplit_once(']'))
+            .map(|(l, _)| l)
+            .unwrap_or_default();
+        inside
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_owned())
+            .filter(|s| !s.is_empty() || inside.contains("\"\""))
+            .collect()
+    };
+    for line in chart.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("- apiGroups:") {
+            groups = list(rest);
+        } else if let Some(rest) = line.strip_prefix("resources:") {
+            resources = list(rest);
+        } else if let Some(rest) = line.strip_prefix("verbs:") {
+            for group in &groups {
+                for resource in &resources {
+                    for verb in list(rest) {
+                        rights.insert((group.clone(), resource.clone(), verb));
+                    }
+                }
+            }
+        }
+    }
+    rights
+}
+
+#[tokio::test]
+async fn every_right_the_chart_grants_is_used() {
+    let _turn = one_at_a_time().await;
+    install_crds();
+    let client = client().await;
+    let namespace = TestNamespace::create(&client, "rbac").await;
+    let since = jiff::Timestamp::now();
+    let _operator = Operator::start("rbac", "hygie-rbac", 3600);
+
+    let mut bundle = Bundle::load(&[repo_root().join("tests/fixtures/e2e")]).unwrap();
+    let profile = bundle.inventory.profiles.values().next().unwrap().clone();
+    let mut dataset: Dataset = bundle.inventory.datasets.values().next().unwrap().clone();
+    dataset.metadata.namespace = Some(namespace.name.clone());
+    dataset.spec.retention.on_delete = hygie::api::dataset::OnDelete::Shred;
+    dataset.spec.source = Some(
+        serde_json::from_value(json!({"s3": {
+            "endpoint": "https://s3.gra.io.cloud.ovh.net", "bucket": "exports", "prefix": "cohort/",
+            "credentialsSecretRef": {"name": "cohort-s3"},
+            "egress": [{"cidr": "141.95.161.0/24", "ports": [{"port": 443}]}]
+        }}))
+        .unwrap(),
+    );
+    let mut workspace = bundle.workspaces.remove(0);
+    workspace.metadata.namespace = Some(namespace.name.clone());
+    // A dataset to retain, and a profile of its own whose status is new.
+    let mut kept = bundle.inventory.datasets.values().next().unwrap().clone();
+    kept.metadata.name = Some("kept".into());
+    kept.metadata.namespace = Some(namespace.name.clone());
+    let mut fresh = profile.clone();
+    fresh.metadata.name = Some(format!("rbac-{}", namespace.name));
+    let items = json!([profile, fresh, dataset, kept, workspace]);
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let out = kubectl_with_input(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&list.to_string()),
+    );
+    assert!(out.success, "{}", out.stderr);
+
+    // The import Job runs (as a kubelet would say) and reports its byte count and checksum.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace.name);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace.name);
+    wait_for(
+        &jobs,
+        "cohort-import",
+        "created",
+        Duration::from_secs(60),
+        |j: Option<&Job>| j.is_some(),
+    )
+    .await;
+    let mut pod_name = None;
+    for _ in 0..300 {
+        let listed = pods
+            .list(&ListParams::default().labels("job-name=cohort-import"))
+            .await
+            .unwrap();
+        if let Some(pod) = listed.items.first() {
+            pod_name = Some(pod.name_any());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pod_name = pod_name.expect("the Job controller creates the import pod");
+    let now = jiff::Timestamp::now().to_string();
+    let report = r#"{"bytes":1048576,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#;
+    let finished = json!({"status": {"phase": "Succeeded", "containerStatuses": [{
+        "name": "import", "ready": false, "restartCount": 0, "image": "rclone", "imageID": "",
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": report,
+                                 "startedAt": now, "finishedAt": now}}}]}});
+    pods.patch_status(&pod_name, &PatchParams::default(), &Patch::Merge(finished))
+        .await
+        .unwrap();
+    let datasets: Api<Dataset> = Api::namespaced(client.clone(), &namespace.name);
+    wait_for(
+        &datasets,
+        "cohort",
+        "import recorded",
+        Duration::from_secs(90),
+        |d: Option<&Dataset>| {
+            d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.imported_checksum.is_some())
+        },
+    )
+    .await;
+    let status = datasets.get("cohort").await.unwrap().status.unwrap();
+    assert_eq!(status.imported_bytes, Some(1048576));
+    assert_eq!(
+        status.imported_checksum.as_deref(),
+        Some("sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+    );
+
+    // The same refusal twice: the second Event of a kind is a patch of the first (its count).
+    let workspaces: Api<hygie::api::Workspace> = Api::namespaced(client.clone(), &namespace.name);
+    for egress in ["0.0.0.0/0", "10.20.0.0/24", "0.0.0.0/0", "10.20.0.0/24"] {
+        let patch = json!({"spec": {"egress": [{"cidr": egress, "ports": [{"port": 443}]}]}});
+        workspaces
+            .patch("study", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+        let blocked = egress == "0.0.0.0/0";
+        wait_for(
+            &workspaces,
+            "study",
+            "the rule applied",
+            Duration::from_secs(60),
+            move |w: Option<&hygie::api::Workspace>| {
+                let phase = w.and_then(|w| w.status.as_ref()).and_then(|s| s.phase);
+                (phase == Some(hygie::api::workspace::WorkspacePhase::Blocked)) == blocked
+            },
+        )
+        .await;
+    }
+
+    // A change, then deletion: pruning, ordered removal and shredding.
+    workspaces
+        .patch(
+            "study",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"egress": null}})),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    workspaces
+        .delete("study", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        &workspaces,
+        "study",
+        "deleted",
+        Duration::from_secs(60),
+        |w: Option<&hygie::api::Workspace>| w.is_none(),
+    )
+    .await;
+    for name in ["cohort", "kept"] {
+        datasets
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_for(
+            &datasets,
+            name,
+            "deleted",
+            Duration::from_secs(60),
+            |d: Option<&Dataset>| d.is_none(),
+        )
+        .await;
+    }
+    let profiles: Api<hygie::api::HostingProfile> = Api::all(client.clone());
+    let fresh = format!("rbac-{}", namespace.name);
+    profiles
+        .delete(&fresh, &DeleteParams::default())
+        .await
+        .unwrap();
+
+    let mut used: BTreeSet<(String, String, String)> = requests_by(OPERATOR_USER, since)
+        .into_iter()
+        .map(|r| {
+            (
+                r.group.clone(),
+                r.resource_with_subresource(),
+                r.verb.clone(),
+            )
+        })
+        .collect();
+    // A server-side apply that creates its object is authorized as `create` too, and audited
+    // as a patch only.
+    let applied: Vec<_> = used
+        .iter()
+        .filter(|(_, _, verb)| verb == "patch")
+        .cloned()
+        .collect();
+    used.extend(
+        applied
+            .into_iter()
+            .map(|(group, resource, _)| (group, resource, "create".to_owned())),
+    );
+    let exempt: BTreeSet<(String, String, String)> = NOT_REQUESTED
+        .iter()
+        .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+        .collect();
+    let unused: Vec<_> = granted()
+        .into_iter()
+        .filter(|right| !used.contains(right) && !exempt.contains(right))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "the chart grants rights the operator never used: {unused:#?}\nused: {used:#?}"
+    );
+}
