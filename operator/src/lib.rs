@@ -13,5 +13,6 @@ pub mod controller;
 #[cfg(test)]
 mod fixtures;
 pub mod policy;
+pub mod reference;
 pub mod render;
 pub mod telemetry;

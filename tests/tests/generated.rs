@@ -64,3 +64,20 @@ fn golden_renders_match_the_examples() {
         );
     }
 }
+
+#[test]
+fn the_api_reference_matches_the_crds() {
+    let reference = hygie::reference::markdown(&hygie::api::crds());
+    for field in [
+        "spec.residency.country",
+        "spec.egress[].cidr",
+        "spec.legal.validUntil",
+        "status.conditions",
+    ] {
+        assert!(
+            reference.contains(&format!("`{field}`")),
+            "{field} is documented"
+        );
+    }
+    assert_file_matches(&repo_root().join("docs/reference.md"), &reference);
+}
