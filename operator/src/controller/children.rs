@@ -23,20 +23,20 @@ pub trait MetaStore: Send + Sync {
     fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta>;
 }
 
-impl<K> MetaStore for Store<PartialObjectMeta<K>>
+impl<K> MetaStore for Store<K>
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     fn get(&self, namespace: &str, name: &str) -> Option<ObjectMeta> {
         self.get(&reflector::ObjectRef::new(name).within(namespace))
-            .map(|o| o.metadata.clone())
+            .map(|o| o.meta().clone())
     }
 
     fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta> {
         self.state()
             .iter()
-            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
-            .map(|o| o.metadata.clone())
+            .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+            .map(|o| o.meta().clone())
             .collect()
     }
 }
@@ -105,6 +105,36 @@ impl ChildCache {
             .touched_objects()
             .boxed();
         controller.owns_stream(stream)
+    }
+
+    /// Like [`ChildCache::own`], but keeps whole objects, for the children whose status the
+    /// owner reads (a StatefulSet's ready replicas). Returns their store.
+    pub fn own_whole<K, O>(
+        &mut self,
+        controller: Controller<O>,
+        client: &Client,
+        label: &str,
+    ) -> (Controller<O>, Store<K>)
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + k8s_openapi::Resource
+            + Clone
+            + Debug
+            + DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+        O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    {
+        let writer: Writer<K> = Writer::default();
+        let store = writer.as_reader();
+        self.by_kind.insert(K::KIND, Arc::new(store.clone()));
+        let config = watcher::Config::default().labels(label);
+        let stream = reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), config))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
+        (controller.owns_stream(stream), store)
     }
 }
 

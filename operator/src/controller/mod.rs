@@ -16,6 +16,7 @@ mod workspace;
 use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, future};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -52,6 +53,8 @@ pub struct Context {
     pub profiles: Store<HostingProfile>,
     pub datasets: Store<Dataset>,
     pub workspaces: Store<Workspace>,
+    /// The workspaces' StatefulSets, whole: their status says whether the workload is ready.
+    pub statefulsets: Store<StatefulSet>,
     pub workspace_children: Applier,
     pub dataset_children: Applier,
     /// How often an object is reconciled when nothing happens, to re-evaluate dates.
@@ -110,9 +113,13 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         .boxed(),
     );
 
-    let config = Config::default().concurrency(8);
+    // A burst of child events (a workspace's dozen children being created) becomes one
+    // reconcile rather than a dozen.
+    let config = Config::default()
+        .concurrency(8)
+        .debounce(Duration::from_millis(500));
     let mut workspace_cache = ChildCache::default();
-    let workspace_controller = {
+    let (workspace_controller, statefulsets) = {
         let by_profile = workspaces.clone();
         let by_dataset = workspaces.clone();
         let controller = Controller::for_shared_stream(workspace_events, workspaces.clone())
@@ -171,6 +178,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         profiles,
         datasets,
         workspaces,
+        statefulsets,
         workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
         dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
         resync,
@@ -205,10 +213,8 @@ fn owns_workspace_children(
     controller: Controller<Workspace>,
     cache: &mut ChildCache,
     client: &Client,
-) -> Controller<Workspace> {
-    use k8s_openapi::api::{
-        apps::v1::StatefulSet, core::v1::*, networking::v1::NetworkPolicy, rbac::v1::*,
-    };
+) -> (Controller<Workspace>, Store<StatefulSet>) {
+    use k8s_openapi::api::{core::v1::*, networking::v1::NetworkPolicy, rbac::v1::*};
     let label = crate::build::labels::WORKSPACE;
     let controller = cache.own::<ServiceAccount, _>(controller, client, label);
     let controller = cache.own::<NetworkPolicy, _>(controller, client, label);
@@ -216,8 +222,8 @@ fn owns_workspace_children(
     let controller = cache.own::<RoleBinding, _>(controller, client, label);
     let controller = cache.own::<Secret, _>(controller, client, label);
     let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
-    let controller = cache.own::<StatefulSet, _>(controller, client, label);
-    cache.own::<Service, _>(controller, client, label)
+    let controller = cache.own::<Service, _>(controller, client, label);
+    cache.own_whole::<StatefulSet, _>(controller, client, label)
 }
 
 fn owns_dataset_children(

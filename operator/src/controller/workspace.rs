@@ -4,7 +4,6 @@
 
 use std::{sync::Arc, time::Instant};
 
-use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{
     Api, Resource, ResourceExt,
     runtime::{controller::Action, finalizer},
@@ -183,7 +182,7 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         WorkspacePhase::Expired
     } else if workspace.spec.suspended {
         WorkspacePhase::Suspended
-    } else if workload_ready(context, &namespace, &name).await? {
+    } else if workload_ready(context, &namespace, &name) {
         WorkspacePhase::Ready
     } else {
         WorkspacePhase::Provisioning
@@ -278,15 +277,14 @@ async fn blocked(
     Ok(requeue_at(None, now, context.resync))
 }
 
-async fn workload_ready(context: &Context, namespace: &str, name: &str) -> Result<bool> {
-    let statefulsets: Api<StatefulSet> = Api::namespaced(context.client.clone(), namespace);
-    let ready = statefulsets
-        .get_opt(name)
-        .await?
-        .and_then(|s| s.status)
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    Ok(ready >= 1)
+/// Whether the workload has a ready pod, from the watched StatefulSets.
+fn workload_ready(context: &Context, namespace: &str, name: &str) -> bool {
+    let key = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+    let status = context
+        .statefulsets
+        .get(&key)
+        .and_then(|s| s.status.clone());
+    status.and_then(|s| s.ready_replicas).unwrap_or(0) >= 1
 }
 
 fn phase_reason(phase: WorkspacePhase) -> &'static str {
