@@ -264,8 +264,9 @@ mod tests {
             text.contains(r#"hygie_reconcile_errors_total{kind="Dataset",category="api"} 1"#),
             "{text}"
         );
+        // tests/bench/bench.py reads the p99 from these lines.
         assert!(
-            text.contains("hygie_reconcile_duration_seconds_bucket"),
+            text.contains(r#"hygie_reconcile_duration_seconds_bucket{le="0.05",kind="Dataset"} 1"#),
             "{text}"
         );
         assert!(text.contains(r#"hygie_certification_expiry_timestamp_seconds{profile="ovh-gra",certification="HDS"} 1806537600"#), "{text}");

@@ -311,7 +311,7 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     );
 
     let reasons = scene.event_reasons("study").await;
-    for reason in ["KeyCreated", "AccessGranted", "Applied", "WorkloadReady"] {
+    for reason in ["KeyCreated", "AccessGranted", "WorkloadReady"] {
         assert!(
             reasons.iter().any(|r| r == reason),
             "Event {reason} in {reasons:?}"

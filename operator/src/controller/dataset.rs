@@ -143,15 +143,10 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         )
         .await;
     }
-    if !changes.written.is_empty() {
-        publish(
-            context,
-            dataset,
-            normal(),
-            "Applied",
-            changes.written.join(", "),
-        )
-        .await;
+    // At creation the phase Event says it all; later changes are recorded one by one.
+    if !changes.written.is_empty() && dataset.status.is_some() {
+        let note = changes.written.join(", ");
+        publish(context, dataset, normal(), "Applied", note).await;
     }
 
     let import = if dataset.spec.legal.valid_until.is_past(now) {

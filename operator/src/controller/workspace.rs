@@ -128,36 +128,24 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .await?;
 
     if !changes.keys_created.is_empty() {
-        publish(
-            context,
-            workspace,
-            normal(),
-            "KeyCreated",
-            format!("new volume keys in {}", changes.keys_created.join(", ")),
-        )
-        .await;
+        let note = format!("new volume keys in {}", changes.keys_created.join(", "));
+        publish(context, workspace, normal(), "KeyCreated", note).await;
     }
     if changes
         .written
         .iter()
         .any(|c| c.starts_with("RoleBinding/"))
     {
-        let members: Vec<String> = workspace
-            .spec
-            .members
-            .iter()
+        let members: Vec<String> = (workspace.spec.members.iter())
             .map(|m| format!("{:?} {} as {:?}", m.kind, m.name, m.role))
             .collect();
-        publish(
-            context,
-            workspace,
-            normal(),
-            "AccessGranted",
-            format!("access is now: {}", members.join(", ")),
-        )
-        .await;
-    }
-    if !changes.written.is_empty() {
+        let note = format!(
+            "access is now: {}; applied {}",
+            members.join(", "),
+            changes.written.join(", ")
+        );
+        publish(context, workspace, normal(), "AccessGranted", note).await;
+    } else if !changes.written.is_empty() {
         publish(
             context,
             workspace,
@@ -168,14 +156,8 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .await;
     }
     if !pruned.is_empty() {
-        publish(
-            context,
-            workspace,
-            normal(),
-            "Pruned",
-            format!("no longer desired, removed: {}", pruned.join(", ")),
-        )
-        .await;
+        let note = format!("no longer desired, removed: {}", pruned.join(", "));
+        publish(context, workspace, normal(), "Pruned", note).await;
     }
 
     let phase = if is_expired(workspace, now) {
@@ -354,7 +336,12 @@ async fn write_status(
         .phase("Workspace", &key, Some(&format!("{phase:?}")));
     let previous = current.and_then(|s| s.phase);
     let wrote = status::write(api, workspace, current, new).await?;
-    if wrote && previous != Some(phase) && phase != WorkspacePhase::Blocked {
+    let milestone = !matches!(
+        phase,
+        WorkspacePhase::Blocked | WorkspacePhase::Pending | WorkspacePhase::Provisioning
+    ) || previous
+        .is_some_and(|p| matches!(p, WorkspacePhase::Suspended | WorkspacePhase::Expired));
+    if wrote && previous != Some(phase) && milestone {
         let type_ = if matches!(phase, WorkspacePhase::Expired) {
             warning()
         } else {

@@ -1,0 +1,207 @@
+"""Drives one benchmark run; see run.sh. Requests are counted by the API server (its audit log,
+by the operator's identity), CPU and memory by the kernel (/proc), reconcile time by the
+operator's own histogram."""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "validators"))
+from chart import render, stream  # noqa: E402
+
+OPERATOR = "system:serviceaccount:hygie-system:hygie"
+PER_NAMESPACE = 50
+WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def kubectl(*args, stdin=None):
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def now():
+    return datetime.now().astimezone()
+
+
+def parse_time(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def objects(n):
+    profile = {
+        "apiVersion": "hygie.io/v1alpha1", "kind": "HostingProfile", "metadata": {"name": "bench"},
+        "spec": {
+            "provider": "OVHcloud",
+            "certifications": [{"type": "HDS", "reference": "bench", "validUntil": "2029-12-31"}],
+            "residency": {"country": "FR", "regions": ["GRA9"]},
+            "storage": {"storageClassName": "csi-cinder-high-speed-gen2-luks", "encryption": {"type": "ProviderManaged"}},
+            "images": {"allowedRegistries": ["registry.example.fr/"]},
+            "network": {"ingressFrom": {"namespaceLabels": {"kubernetes.io/metadata.name": "ingress"}}},
+        },
+    }
+    items = []
+    for i in range(n):
+        namespace = f"bench-{i // PER_NAMESPACE}"
+        items.append({
+            "apiVersion": "hygie.io/v1alpha1", "kind": "Dataset",
+            "metadata": {"name": f"data-{i}", "namespace": namespace},
+            "spec": {"hostingProfile": "bench", "classification": "Pseudonymised",
+                     "legal": {"controller": "CHU", "purpose": "bench", "basis": "MR-004", "validUntil": "2029-12-31"},
+                     "storage": {"size": "1Gi"}},
+        })
+        items.append({
+            "apiVersion": "hygie.io/v1alpha1", "kind": "Workspace",
+            "metadata": {"name": f"ws-{i}", "namespace": namespace},
+            "spec": {"hostingProfile": "bench",
+                     "members": [{"kind": "User", "name": f"owner-{i}", "role": "Owner"},
+                                 {"kind": "User", "name": f"analyst-{i}", "role": "Analyst"}],
+                     "datasets": [{"name": f"data-{i}", "mountPath": "/data"}],
+                     "image": "registry.example.fr/jupyter@sha256:" + "a" * 64,
+                     "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+                     "storage": {"size": "1Gi"},
+                     "expiresAt": "2029-06-30T00:00:00Z"},
+        })
+    return profile, items
+
+
+def apply_in_parallel(items, chunk=100, workers=4):
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+
+    def apply(part):
+        kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": part}))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(apply, chunks))
+
+
+def reconciled(n):
+    listed = json.loads(kubectl("get", "workspaces", "-A", "-o", "json"))["items"]
+    done = [w for w in listed
+            if w.get("status", {}).get("phase") and w["status"].get("observedGeneration") == w["metadata"]["generation"]]
+    return len(done) >= n
+
+
+def proc(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+def audit(state, start, end):
+    requests = []
+    with open(state / "audit.log") as f:
+        for line in f:
+            event = json.loads(line)
+            if event["user"]["username"] != OPERATOR:
+                continue
+            at = parse_time(event["stageTimestamp"])
+            if start <= at <= end:
+                ref = event.get("objectRef", {})
+                resource = ref.get("resource", "") + ("/" + ref["subresource"] if ref.get("subresource") else "")
+                requests.append((event["verb"], resource))
+    return requests
+
+
+def p99(metrics, kind):
+    pattern = re.compile(r'^hygie_reconcile_duration_seconds_bucket\{le="([^"]+)",kind="%s"\} (\S+)' % kind)
+    buckets = []
+    for line in metrics.splitlines():
+        match = pattern.match(line)
+        if match:
+            le, count = match.groups()
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(count)))
+    if not buckets:
+        return float("nan")
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= 0.99 * total:
+            return le
+    return float("inf")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspaces", type=int, required=True)
+    parser.add_argument("--steady", type=int, default=120)
+    parser.add_argument("--binary", required=True)
+    args = parser.parse_args()
+    n = args.workspaces
+    state = Path(os.environ["KUBECONFIG"]).parent
+
+    kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    kubectl("wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
+    kubectl("create", "namespace", "hygie-system")
+    access = [doc for doc in stream(render()).split("\n---\n")
+              if any(f"\nkind: {k}\n" in f"\n{doc}\n" for k in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))]
+    kubectl("apply", "--server-side", "-f", "-", stdin="\n---\n".join(access))
+    for i in range((n + PER_NAMESPACE - 1) // PER_NAMESPACE):
+        kubectl("create", "namespace", f"bench-{i}")
+
+    log = open(state / "operator-bench.log", "w")
+    env = dict(os.environ, KUBECONFIG=str(state / "operator.kubeconfig"), POD_NAME="bench")
+    operator = subprocess.Popen(
+        [args.binary, "run", "--lease-namespace", "hygie-system", "--metrics-address", "127.0.0.1:18090"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    time.sleep(2)
+
+    profile, items = objects(n)
+    started = now()
+    apply_in_parallel([profile])
+    apply_in_parallel(items)
+    applied = now()
+    while not reconciled(n):
+        if operator.poll() is not None:
+            sys.exit("the operator exited; see " + str(state / "operator-bench.log"))
+        time.sleep(1)
+    converged = now()
+    time.sleep(5)
+    steady_from = now()
+    time.sleep(args.steady)
+    steady_to = now()
+
+    cpu, rss = proc(operator.pid)
+    metrics = subprocess.run(["curl", "-sf", "http://127.0.0.1:18090/metrics"], capture_output=True, text=True).stdout
+    operator.terminate()
+    operator.wait(timeout=30)
+
+    time.sleep(1)
+    converging = audit(state, started, converged)
+    steady = audit(state, steady_from, steady_to)
+    steady_writes = [r for r in steady if r[0] in WRITES and r[1] != "leases"]
+    lease_writes = [r for r in steady if r[0] in WRITES and r[1] == "leases"]
+    by_kind = {}
+    for verb, resource in converging:
+        by_kind[(verb, resource)] = by_kind.get((verb, resource), 0) + 1
+
+    ready_s = (converged - started).total_seconds()
+    print(f"workspaces                       {n}")
+    print(f"objects applied in               {(applied - started).total_seconds():.1f} s (kubectl, 4 in parallel)")
+    print(f"all reconciled after             {ready_s:.1f} s")
+    print(f"operator requests to converge    {len(converging)} ({len(converging) / n:.1f} per workspace with its dataset)")
+    for (verb, resource), count in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"    {verb:>8} {resource:<32} {count:>7} ({count / n:.2f} per workspace)")
+    print(f"steady state                     {args.steady} s: {len(steady_writes)} writes, {len(lease_writes)} lease renewals, {len(steady)} requests in all")
+    print(f"operator CPU                     {cpu:.1f} s")
+    print(f"operator peak RSS                {rss:.1f} MiB")
+    print(f"reconcile p99 (histogram bucket) Workspace <= {p99(metrics, 'Workspace')} s, Dataset <= {p99(metrics, 'Dataset')} s")
+    print(f"workspaces={n} ready_s={ready_s:.1f} cpu_s={cpu:.1f} rss_mib={rss:.1f} "
+          f"requests_per_ws={len(converging) / n:.1f} steady_writes={len(steady_writes)}")
+
+
+if __name__ == "__main__":
+    main()
