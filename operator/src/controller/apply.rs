@@ -27,17 +27,19 @@ use crate::build::{
     labels::{CLAIM, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
 };
 
-/// Child kinds in the order they are removed: workloads first, keys last.
-const REMOVAL_ORDER: [&str; 9] = [
-    "StatefulSet",
-    "Job",
-    "Service",
-    "RoleBinding",
-    "Role",
-    "NetworkPolicy",
-    "ServiceAccount",
-    "PersistentVolumeClaim",
-    "Secret",
+/// Child kinds in the order they are removed, in three stages: workloads first, then what
+/// surrounds them and the volumes, keys last.
+pub const REMOVAL_STAGES: [&[&str]; 3] = [
+    &["StatefulSet", "Job"],
+    &[
+        "Service",
+        "RoleBinding",
+        "Role",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "PersistentVolumeClaim",
+    ],
+    &["Secret"],
 ];
 
 type ChildKey = (&'static str, String, String);
@@ -170,7 +172,8 @@ impl Applier {
         let wanted: BTreeSet<(&str, String)> =
             desired.iter().map(|c| (c.kind(), c.name())).collect();
         let mut removed = Vec::new();
-        for kind in REMOVAL_ORDER {
+        let kinds: Vec<&'static str> = REMOVAL_STAGES.concat();
+        for kind in kinds {
             for meta in self.cache.matching(kind, namespace, &owner.selector()) {
                 let name = meta.name.clone().unwrap_or_default();
                 if wanted.contains(&(kind, name.clone())) || meta.deletion_timestamp.is_some() {

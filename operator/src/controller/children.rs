@@ -41,6 +41,31 @@ where
     }
 }
 
+/// A kind of child Hygie creates in a namespace.
+pub trait Child:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + k8s_openapi::Resource
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Child for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + k8s_openapi::Resource
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The metadata of every child of one owner kind, by child kind.
 #[derive(Clone, Default)]
 pub struct ChildCache {
@@ -86,25 +111,11 @@ impl ChildCache {
         label: &str,
     ) -> Controller<O>
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + k8s_openapi::Resource
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Child,
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
-        let writer: Writer<PartialObjectMeta<K>> = Writer::default();
-        self.by_kind.insert(K::KIND, Arc::new(writer.as_reader()));
-        let config = watcher::Config::default().labels(label);
         let metadata: Api<PartialObjectMeta<K>> = Api::all(client.clone());
-        let stream = reflector::reflector(writer, watcher(metadata, config))
-            .default_backoff()
-            .touched_objects()
-            .boxed();
-        controller.owns_stream(stream)
+        self.watch(K::KIND, controller, metadata, label).0
     }
 
     /// Like [`ChildCache::own`], but keeps whole objects, for the children whose status the
@@ -116,21 +127,28 @@ impl ChildCache {
         label: &str,
     ) -> (Controller<O>, Store<K>)
     where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + k8s_openapi::Resource
-            + Clone
-            + Debug
-            + DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Child,
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
-        let writer: Writer<K> = Writer::default();
+        self.watch(K::KIND, controller, Api::<K>::all(client.clone()), label)
+    }
+
+    fn watch<T, O>(
+        &mut self,
+        kind: &'static str,
+        controller: Controller<O>,
+        api: Api<T>,
+        label: &str,
+    ) -> (Controller<O>, Store<T>)
+    where
+        T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+        O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    {
+        let writer: Writer<T> = Writer::default();
         let store = writer.as_reader();
-        self.by_kind.insert(K::KIND, Arc::new(store.clone()));
+        self.by_kind.insert(kind, Arc::new(store.clone()));
         let config = watcher::Config::default().labels(label);
-        let stream = reflector::reflector(writer, watcher(Api::<K>::all(client.clone()), config))
+        let stream = reflector::reflector(writer, watcher(api, config))
             .default_backoff()
             .touched_objects()
             .boxed();
@@ -141,60 +159,18 @@ impl ChildCache {
 /// Calls `$body` with `$api` bound to the namespaced `Api` of the child kind named `$kind`.
 macro_rules! with_child_api {
     ($kind:expr, $client:expr, $namespace:expr, $api:ident => $body:expr) => {
+        with_child_api!(@kinds $kind, $client, $namespace, $api, $body;
+            core::v1::ServiceAccount, networking::v1::NetworkPolicy, rbac::v1::Role,
+            rbac::v1::RoleBinding, core::v1::Secret, core::v1::PersistentVolumeClaim,
+            apps::v1::StatefulSet, core::v1::Service, batch::v1::Job)
+    };
+    (@kinds $kind:expr, $client:expr, $namespace:expr, $api:ident, $body:expr;
+     $($group:ident::$version:ident::$type:ident),+) => {
         match $kind {
-            "ServiceAccount" => {
-                let $api = kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
-                    $client, $namespace,
-                );
+            $(kind if kind == <k8s_openapi::api::$group::$version::$type as k8s_openapi::Resource>::KIND => {
+                let $api = kube::Api::<k8s_openapi::api::$group::$version::$type>::namespaced($client, $namespace);
                 $body
-            }
-            "NetworkPolicy" => {
-                let $api = kube::Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(
-                    $client, $namespace,
-                );
-                $body
-            }
-            "Role" => {
-                let $api =
-                    kube::Api::<k8s_openapi::api::rbac::v1::Role>::namespaced($client, $namespace);
-                $body
-            }
-            "RoleBinding" => {
-                let $api = kube::Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(
-                    $client, $namespace,
-                );
-                $body
-            }
-            "Secret" => {
-                let $api = kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(
-                    $client, $namespace,
-                );
-                $body
-            }
-            "PersistentVolumeClaim" => {
-                let $api =
-                    kube::Api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>::namespaced(
-                        $client, $namespace,
-                    );
-                $body
-            }
-            "StatefulSet" => {
-                let $api = kube::Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(
-                    $client, $namespace,
-                );
-                $body
-            }
-            "Service" => {
-                let $api = kube::Api::<k8s_openapi::api::core::v1::Service>::namespaced(
-                    $client, $namespace,
-                );
-                $body
-            }
-            "Job" => {
-                let $api =
-                    kube::Api::<k8s_openapi::api::batch::v1::Job>::namespaced($client, $namespace);
-                $body
-            }
+            })+
             other => unreachable!("Hygie creates no {other}"),
         }
     };

@@ -11,6 +11,7 @@ use kube::{
 
 use super::{
     Context, WORKSPACE_FINALIZER,
+    apply::REMOVAL_STAGES,
     error::{Error, Result},
     events::{normal, publish, warning},
     requeue_at,
@@ -365,19 +366,7 @@ async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     let name = workspace.name_any();
     let namespace = workspace.namespace().unwrap_or_default();
     let owner = Owner::Workspace(&name);
-    let steps: [&[&str]; 3] = [
-        &["StatefulSet"],
-        &[
-            "Service",
-            "RoleBinding",
-            "Role",
-            "NetworkPolicy",
-            "ServiceAccount",
-            "PersistentVolumeClaim",
-        ],
-        &["Secret"],
-    ];
-    for kinds in steps {
+    for kinds in REMOVAL_STAGES {
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &namespace, kinds)
