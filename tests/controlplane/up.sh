@@ -55,7 +55,7 @@ issue() { # name subject [subjectAltName]
     -days 2 -extfile "$ext" -out "$pki/$name.crt"
 }
 issue apiserver "/CN=kube-apiserver" \
-  "IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 issue admin "/O=system:masters/CN=hygie-test-admin"
 # The operator under test authenticates as the chart's ServiceAccount (a client certificate
 # with its user name), so that it holds exactly the chart's RBAC and nothing more, and the
@@ -99,7 +99,7 @@ start kube-apiserver \
   --authorization-mode RBAC \
   --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --service-cluster-ip-range 10.0.0.0/24 \
+  --service-cluster-ip-range 10.96.0.0/12 \
   --allow-privileged=false \
   --audit-log-path "$STATE/audit.log" --audit-policy-file "$HERE/audit-policy.yaml" \
   --audit-log-maxsize 200 --audit-log-maxbackup 1 \

@@ -211,3 +211,15 @@ pub async fn wait_for<K>(
         }
     }
 }
+
+/// Deletes `name` and waits until it is gone (finalizers included), or fails.
+pub async fn delete_and_wait<K>(api: &Api<K>, name: &str, timeout: Duration)
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+    K::DynamicType: Default,
+{
+    api.delete(name, &kube::api::DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("cannot delete {name}: {e}"));
+    wait_for(api, name, "deleted", timeout, |o: Option<&K>| o.is_none()).await;
+}

@@ -15,7 +15,7 @@ use hygie::{
     bundle::Bundle,
 };
 use hygie_tests::{
-    cluster::{TestNamespace, client, install_crds, kubectl_with_input, wait_for},
+    cluster::{TestNamespace, client, delete_and_wait, install_crds, kubectl_with_input, wait_for},
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
@@ -549,18 +549,7 @@ async fn deletion_removes_workload_volumes_then_keys_and_retains_the_dataset() {
     );
 
     let workspaces: Api<Workspace> = scene.api();
-    workspaces
-        .delete("study", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        &workspaces,
-        "study",
-        "deleted",
-        CONVERGE,
-        |w: Option<&Workspace>| w.is_none(),
-    )
-    .await;
+    delete_and_wait(&workspaces, "study", CONVERGE).await;
     assert!(scene.children::<StatefulSet>().await.is_empty());
     assert!(scene.children::<PersistentVolumeClaim>().await.is_empty());
     assert!(
@@ -602,18 +591,7 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     let datasets: Api<Dataset> = scene.api();
-    datasets
-        .delete("cohort", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        &datasets,
-        "cohort",
-        "deleted",
-        CONVERGE,
-        |d: Option<&Dataset>| d.is_none(),
-    )
-    .await;
+    delete_and_wait(&datasets, "cohort", CONVERGE).await;
     assert!(
         scene
             .api::<Secret>()

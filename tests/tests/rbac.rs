@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use hygie::{api::Dataset, bundle::Bundle};
 use hygie_tests::{
-    cluster::{TestNamespace, client, install_crds, kubectl_with_input, wait_for},
+    cluster::{TestNamespace, client, delete_and_wait, install_crds, kubectl_with_input, wait_for},
     operator::{OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
@@ -192,31 +192,9 @@ async fn every_right_the_chart_grants_is_used() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    workspaces
-        .delete("study", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        &workspaces,
-        "study",
-        "deleted",
-        Duration::from_secs(60),
-        |w: Option<&hygie::api::Workspace>| w.is_none(),
-    )
-    .await;
+    delete_and_wait(&workspaces, "study", Duration::from_secs(60)).await;
     for name in ["cohort", "kept"] {
-        datasets
-            .delete(name, &DeleteParams::default())
-            .await
-            .unwrap();
-        wait_for(
-            &datasets,
-            name,
-            "deleted",
-            Duration::from_secs(60),
-            |d: Option<&Dataset>| d.is_none(),
-        )
-        .await;
+        delete_and_wait(&datasets, name, Duration::from_secs(60)).await;
     }
     let profiles: Api<hygie::api::HostingProfile> = Api::all(client.clone());
     let fresh = format!("rbac-{}", namespace.name);

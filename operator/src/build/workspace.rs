@@ -135,7 +135,9 @@ pub fn workspace_children(
     children.push(Child::Service(Service {
         metadata: meta(&name, &namespace, owner),
         spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
+            // Headless: it governs the StatefulSet and reaches its one pod without spending a
+            // cluster IP per workspace.
+            cluster_ip: Some("None".into()),
             selector: Some(pods),
             ports: Some(vec![ServicePort {
                 name: Some("tool".into()),
