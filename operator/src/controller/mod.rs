@@ -79,39 +79,9 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
     );
     let dataset_for_workspaces = dataset_writer.subscribe().expect(subscribe);
 
-    let watch_all = |stream: futures::stream::BoxStream<'static, ()>| {
-        tokio::spawn(stream.for_each(|_| future::ready(())))
-    };
-    watch_all(
-        watcher(
-            Api::<HostingProfile>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect_shared(profile_writer)
-        .map(log_watch_error)
-        .boxed(),
-    );
-    watch_all(
-        watcher(
-            Api::<Dataset>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect_shared(dataset_writer)
-        .map(log_watch_error)
-        .boxed(),
-    );
-    watch_all(
-        watcher(
-            Api::<Workspace>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .reflect_shared(workspace_writer)
-        .map(log_watch_error)
-        .boxed(),
-    );
+    watch_shared(Api::<HostingProfile>::all(client.clone()), profile_writer);
+    watch_shared(Api::<Dataset>::all(client.clone()), dataset_writer);
+    watch_shared(Api::<Workspace>::all(client.clone()), workspace_writer);
 
     // A burst of child events (a workspace's dozen children being created) becomes one
     // reconcile rather than a dozen.
@@ -238,6 +208,26 @@ fn owns_dataset_children(
     let controller = cache.own::<Secret, _>(controller, client, label);
     let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
     cache.own::<Job, _>(controller, client, label)
+}
+
+/// Keeps `writer`'s store current from a watch of `api`, in the background. The stores feed
+/// the controllers and the reconcilers' lookups.
+fn watch_shared<K>(api: Api<K>, writer: reflector::store::Writer<K>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(children::forget_managed_fields)
+        .reflect_shared(writer)
+        .map(log_watch_error);
+    tokio::spawn(stream.for_each(|_| future::ready(())));
 }
 
 fn log_watch_error<T, E: std::fmt::Display>(result: Result<T, E>) {
