@@ -115,22 +115,31 @@ impl ChildCache {
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
         let metadata: Api<PartialObjectMeta<K>> = Api::all(client.clone());
-        self.watch(K::KIND, controller, metadata, label).0
+        self.watch(K::KIND, controller, metadata, label, forget_managed_fields)
+            .0
     }
 
     /// Like [`ChildCache::own`], but keeps whole objects, for the children whose status the
-    /// owner reads (a StatefulSet's ready replicas). Returns their store.
+    /// owner reads (a StatefulSet's ready replicas), less what `trim` removes. Returns their
+    /// store.
     pub fn own_whole<K, O>(
         &mut self,
         controller: Controller<O>,
         client: &Client,
         label: &str,
+        trim: fn(&mut K),
     ) -> (Controller<O>, Store<K>)
     where
         K: Child,
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
-        self.watch(K::KIND, controller, Api::<K>::all(client.clone()), label)
+        self.watch(
+            K::KIND,
+            controller,
+            Api::<K>::all(client.clone()),
+            label,
+            trim,
+        )
     }
 
     fn watch<T, O>(
@@ -139,6 +148,7 @@ impl ChildCache {
         controller: Controller<O>,
         api: Api<T>,
         label: &str,
+        trim: fn(&mut T),
     ) -> (Controller<O>, Store<T>)
     where
         T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -148,11 +158,10 @@ impl ChildCache {
         let store = writer.as_reader();
         self.by_kind.insert(kind, Arc::new(store.clone()));
         let config = watcher::Config::default().labels(label);
-        let stream =
-            reflector::reflector(writer, watcher(api, config).modify(forget_managed_fields))
-                .default_backoff()
-                .touched_objects()
-                .boxed();
+        let stream = reflector::reflector(writer, watcher(api, config).modify(trim))
+            .default_backoff()
+            .touched_objects()
+            .boxed();
         (controller.owns_stream(stream), store)
     }
 }

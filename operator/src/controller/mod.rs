@@ -193,7 +193,12 @@ fn owns_workspace_children(
     let controller = cache.own::<Secret, _>(controller, client, label);
     let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
     let controller = cache.own::<Service, _>(controller, client, label);
-    cache.own_whole::<StatefulSet, _>(controller, client, label)
+    // Only the status and metadata of a StatefulSet are read.
+    let status_only = |statefulset: &mut StatefulSet| {
+        children::forget_managed_fields(statefulset);
+        statefulset.spec = None;
+    };
+    cache.own_whole::<StatefulSet, _>(controller, client, label, status_only)
 }
 
 fn owns_dataset_children(
