@@ -9,6 +9,7 @@ use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
     Api, Resource, ResourceExt,
     api::ListParams,
+    runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
 
@@ -65,9 +66,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     let namespace = dataset.namespace().unwrap_or_default();
     let profile = context
         .profiles
-        .state()
-        .into_iter()
-        .find(|p| p.name_any() == dataset.spec.hosting_profile);
+        .get(&ObjectRef::new(&dataset.spec.hosting_profile));
     let mut inventory = Inventory::default();
     if let Some(profile) = &profile {
         inventory.add_profile((**profile).clone());

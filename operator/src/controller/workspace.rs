@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Instant};
 
 use kube::{
     Api, Resource, ResourceExt,
+    runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
 
@@ -52,19 +53,15 @@ fn inventory(workspace: &Workspace, context: &Context) -> Inventory {
     let namespace = workspace.namespace().unwrap_or_default();
     if let Some(profile) = context
         .profiles
-        .state()
-        .into_iter()
-        .find(|p| p.name_any() == workspace.spec.hosting_profile)
+        .get(&ObjectRef::new(&workspace.spec.hosting_profile))
     {
         inventory.add_profile((*profile).clone());
     }
-    for dataset in context.datasets.state() {
-        let mounted = workspace
-            .spec
+    for mount in &workspace.spec.datasets {
+        if let Some(dataset) = context
             .datasets
-            .iter()
-            .any(|d| d.name == dataset.name_any());
-        if mounted && dataset.namespace().as_deref() == Some(namespace.as_str()) {
+            .get(&ObjectRef::new(&mount.name).within(&namespace))
+        {
             inventory.add_dataset((*dataset).clone());
         }
     }
@@ -262,7 +259,7 @@ async fn blocked(
 
 /// Whether the workload has a ready pod, from the watched StatefulSets.
 fn workload_ready(context: &Context, namespace: &str, name: &str) -> bool {
-    let key = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+    let key = ObjectRef::new(name).within(namespace);
     let status = context
         .statefulsets
         .get(&key)
