@@ -44,6 +44,18 @@ pub const REMOVAL_STAGES: [&[&str]; 3] = [
 
 type ChildKey = (&'static str, String, String);
 
+/// `children` owned by `owner`, its controller: garbage-collected with it, and its
+/// reconcile triggered by their changes.
+pub fn owned_by<K: Resource<DynamicType = ()>>(mut children: Vec<Child>, owner: &K) -> Vec<Child> {
+    let reference = owner
+        .controller_owner_ref(&())
+        .expect("an object read from the API server has a uid");
+    for child in &mut children {
+        child.meta_mut().owner_references = Some(vec![reference.clone()]);
+    }
+    children
+}
+
 /// Applies and prunes the children of one owner kind, as one field manager.
 pub struct Applier {
     client: Client,

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Instant};
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     api::ListParams,
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
@@ -15,6 +15,7 @@ use kube::{
 
 use super::{
     Context, DATASET_FINALIZER,
+    apply::owned_by,
     children::orphan,
     error::{Error, Result},
     events::{normal, publish, warning},
@@ -32,7 +33,7 @@ use crate::{
         dataset_children,
         labels::{Owner, import_name},
     },
-    policy::{Inventory, check_dataset, check_profile},
+    policy::{Inventory, check_dataset, check_profile, summary},
 };
 
 pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<Action> {
@@ -77,11 +78,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     }
     let current = dataset.status.clone().unwrap_or_default();
     let (Some(profile), true) = (profile, violations.is_empty()) else {
-        let message = violations
-            .iter()
-            .map(|v| v.to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = summary(&violations);
         let observed = vec![
             Observed::new(
                 READY,
@@ -105,13 +102,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         return Ok(requeue_at(None, now, context.resync));
     };
 
-    let mut children = dataset_children(dataset, &profile);
-    let owner = dataset
-        .controller_owner_ref(&())
-        .expect("a stored dataset has a uid");
-    for child in &mut children {
-        child.meta_mut().owner_references = Some(vec![owner.clone()]);
-    }
+    let children = owned_by(dataset_children(dataset, &profile), dataset);
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
     let changes = match context.dataset_children.apply_all(&children, key).await {
         Err(Error::Waiting(what)) => {

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     api::{HostingProfile, conditions::*, hosting_profile::HostingProfileStatus},
-    policy::check_profile,
+    policy::{check_profile, summary},
 };
 
 pub async fn reconcile(profile: Arc<HostingProfile>, context: Arc<Context>) -> Result<Action> {
@@ -49,23 +49,14 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
             )
         })
         .collect();
-    let violations = check_profile(profile, now);
+    let violations = summary(&check_profile(profile, now));
     let ready = violations.is_empty();
+    let (reason, message) = match ready {
+        true => ("Usable", "the profile can host workloads".to_owned()),
+        false => (RULES_VIOLATED, violations),
+    };
     let observed = vec![
-        Observed::new(
-            READY,
-            ready,
-            if ready { "Usable" } else { RULES_VIOLATED },
-            if ready {
-                "the profile can host workloads".to_owned()
-            } else {
-                violations
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-        ),
+        Observed::new(READY, ready, reason, message.clone()),
         Observed::new(
             CERTIFICATIONS_VALID,
             expired.is_empty(),
@@ -95,30 +86,10 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
     let api: Api<HostingProfile> = Api::all(context.client.clone());
     if status::write(&api, profile, current, new).await? && was_ready != Some(ready) {
         match ready {
-            true => {
-                publish(
-                    context,
-                    profile,
-                    normal(),
-                    "Usable",
-                    "the profile can host workloads",
-                )
-                .await
-            }
+            true => publish(context, profile, normal(), reason, message).await,
             false => {
-                let message = violations
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                publish(
-                    context,
-                    profile,
-                    warning(),
-                    RULES_VIOLATED,
-                    format!("no new health workloads: {message}"),
-                )
-                .await
+                let note = format!("no new health workloads: {message}");
+                publish(context, profile, warning(), reason, note).await
             }
         }
     }

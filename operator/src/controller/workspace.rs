@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Instant};
 
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
@@ -13,6 +13,7 @@ use kube::{
 use super::{
     Context, WORKSPACE_FINALIZER,
     apply::REMOVAL_STAGES,
+    apply::owned_by,
     error::{Error, Result},
     events::{normal, publish, warning},
     requeue_at,
@@ -26,7 +27,7 @@ use crate::{
         workspace::{WorkspacePhase, WorkspaceStatus},
     },
     build::{is_expired, labels::Owner, workspace_children},
-    policy::{Inventory, Violation, check_dataset, check_profile, check_workspace},
+    policy::{Inventory, Violation, check_dataset, check_profile, check_workspace, summary},
 };
 
 pub async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action> {
@@ -92,13 +93,10 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .iter()
         .filter_map(|m| inventory.dataset(&namespace, &m.name))
         .collect();
-    let mut children = workspace_children(workspace, profile, &datasets, now);
-    let owner = workspace
-        .controller_owner_ref(&())
-        .expect("a stored workspace has a uid");
-    for child in &mut children {
-        child.meta_mut().owner_references = Some(vec![owner.clone()]);
-    }
+    let children = owned_by(
+        workspace_children(workspace, profile, &datasets, now),
+        workspace,
+    );
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
     let changes = match context.workspace_children.apply_all(&children, key).await {
         Err(Error::Waiting(what)) => {
@@ -220,11 +218,7 @@ async fn blocked(
     violations: &[Violation],
     now: jiff::Timestamp,
 ) -> Result<Action> {
-    let message = violations
-        .iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = summary(violations);
     let message = if message.is_empty() {
         format!(
             "HostingProfile `{}` does not exist",

@@ -250,6 +250,15 @@ pub fn check_all(
     profiles.chain(datasets).chain(workspaces).collect()
 }
 
+/// Violations as one message, for a condition or an Event.
+pub fn summary(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(Violation::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Whether `image` ends with a sha256 digest: `@sha256:` and 64 lowercase hex digits.
 pub(crate) fn is_pinned_by_digest(image: &str) -> bool {
     image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
