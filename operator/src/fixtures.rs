@@ -28,6 +28,7 @@ spec:
     importer: "registry.example.fr/research/rclone@sha256:0000000000000000000000000000000000000000000000000000000000000000"
   network:
     ingressFrom: {namespaceLabels: {kubernetes.io/metadata.name: ingress}}
+    egressDestinations: ["192.0.2.0/24"]
 "#,
     )
 }
@@ -80,6 +81,18 @@ spec:
   expiresAt: "2027-06-30T00:00:00Z"
 "#,
     )
+}
+
+/// A profile named `p` whose spec is the given lines (provider, residency...) over minimal
+/// storage and images.
+pub fn profile_yaml(spec_lines: &str) -> HostingProfile {
+    let spec: String = spec_lines
+        .lines()
+        .map(|line| format!("  {line}\n"))
+        .collect();
+    parse(&format!(
+        "apiVersion: hygie.io/v1alpha1\nkind: HostingProfile\nmetadata: {{name: p}}\nspec:\n{spec}  storage: {{storageClassName: sc, encryption: {{type: ProviderManaged}}}}\n  images: {{allowedRegistries: [\"registry.example.fr/\"]}}\n"
+    ))
 }
 
 pub fn inventory(profile: HostingProfile, datasets: Vec<Dataset>) -> Inventory {

@@ -5,6 +5,7 @@
 //! ([`build`]), after the compliance rules ([`policy`]) pass. The offline commands and the
 //! controllers call the very same functions.
 
+pub mod admission;
 pub mod api;
 pub mod build;
 pub mod bundle;

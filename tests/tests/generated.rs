@@ -1,5 +1,6 @@
 //! Generated files must be exactly what the code generates today: the CRDs (in crds/ and in
-//! charts/hygie/crds/) and the golden renders of every valid example.
+//! charts/hygie/crds/), the admission policies (in crds/ and in the chart's templates) and the
+//! golden renders of every valid example.
 
 use hygie::{
     bundle::Bundle,
@@ -14,18 +15,35 @@ fn crds_match_the_rust_types() {
     for crd in crds {
         let name = crd.metadata.name.clone().expect("CRDs are named");
         let yaml = yaml_stream(&[serde_json::to_value(&crd).unwrap()]);
-        assert_file_matches(
-            &repo_root().join("crds").join(format!("{name}.yaml")),
-            &yaml,
-        );
+        for folder in ["crds", "charts/hygie/crds"] {
+            assert_file_matches(
+                &repo_root().join(folder).join(format!("{name}.yaml")),
+                &yaml,
+            );
+        }
     }
 }
+
+#[test]
+fn admission_policies_match_the_code() {
+    let yaml = yaml_stream(&hygie::admission::policies());
+    assert_file_matches(&repo_root().join(ADMISSION), &yaml);
+    let chart = format!("{{{{- if .Values.admissionPolicies.enabled }}}}\n{yaml}{{{{- end }}}}\n");
+    assert_file_matches(
+        &repo_root().join("charts/hygie/templates/admission-policies.yaml"),
+        &chart,
+    );
+}
+
+/// Where the admission policies are generated, beside the CRDs they protect.
+const ADMISSION: &str = "crds/hygie-admission-policies.yaml";
 
 #[test]
 fn crds_folder_holds_nothing_else() {
     let expected: Vec<String> = hygie::api::crds()
         .iter()
         .map(|c| format!("{}.yaml", c.metadata.name.as_deref().unwrap()))
+        .chain([ADMISSION.trim_start_matches("crds/").to_owned()])
         .collect();
     let mut found: Vec<String> = std::fs::read_dir(repo_root().join("crds"))
         .unwrap()
@@ -36,7 +54,7 @@ fn crds_folder_holds_nothing_else() {
     expected_sorted.sort();
     assert_eq!(
         found, expected_sorted,
-        "crds/ must hold one file per kind and nothing else"
+        "crds/ must hold one file per kind and the admission policies, nothing else"
     );
 }
 

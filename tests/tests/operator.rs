@@ -260,11 +260,11 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     );
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-cohort", "study-home"]
+        ["study-ds-cohort-3ef84d6045", "study-home"]
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-cohort-luks", "study-home-luks"]
+        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
     );
 
     let sts: StatefulSet = scene.api().get("study").await.unwrap();
@@ -281,13 +281,13 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     assert!(dataset_key.iter().all(u8::is_ascii_hexdigit));
     assert_ne!(dataset_key, home_key, "one key per volume");
     assert_eq!(
-        scene.secret_data("study-cohort-luks").await,
+        scene.secret_data("study-ds-cohort-3ef84d6045-luks").await,
         dataset_key,
         "a clone opens with its dataset's key"
     );
     let secret: Secret = scene.api().get("study-home-luks").await.unwrap();
     assert_eq!(secret.immutable, Some(true));
-    let copy: PersistentVolumeClaim = scene.api().get("study-cohort").await.unwrap();
+    let copy: PersistentVolumeClaim = scene.api().get("study-ds-cohort-3ef84d6045").await.unwrap();
     assert_eq!(copy.spec.unwrap().data_source.unwrap().name, "cohort-data");
 
     scene.mark_pod_ready().await;
@@ -384,7 +384,7 @@ async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
     );
 
     scene
-        .patch_workspace(json!({"spec": {"suspended": true}}))
+        .patch_workspace(json!({"spec": {"suspend": true}}))
         .await;
     scene.wait_phase(WorkspacePhase::Suspended).await;
     assert_eq!(
@@ -394,17 +394,17 @@ async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
     );
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-cohort", "study-home"],
+        ["study-ds-cohort-3ef84d6045", "study-home"],
         "volumes stay"
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-cohort-luks", "study-home-luks"],
+        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"],
         "keys stay"
     );
 
     scene
-        .patch_workspace(json!({"spec": {"suspended": false}}))
+        .patch_workspace(json!({"spec": {"suspend": false}}))
         .await;
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(replicas(&scene).await, 1, "resumed");
@@ -495,11 +495,11 @@ async fn at_expires_at_the_workload_stops_and_volumes_and_keys_stay() {
     assert_eq!(replicas(&scene).await, 0);
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-cohort", "study-home"]
+        ["study-ds-cohort-3ef84d6045", "study-home"]
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-cohort-luks", "study-home-luks"]
+        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
     );
     assert!(
         scene
@@ -671,7 +671,7 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-cohort-luks", "study-home-luks"]
+        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
     );
     assert_eq!(scene.children::<StatefulSet>().await, ["study"]);
     let keys: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
@@ -685,7 +685,7 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
         ),
     ]);
     assert_eq!(
-        scene.secret_data("study-cohort-luks").await,
+        scene.secret_data("study-ds-cohort-3ef84d6045-luks").await,
         keys["cohort-data-luks"]
     );
 
@@ -704,7 +704,7 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
     }
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-cohort-luks", "study-home-luks"]
+        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
     );
 }
 

@@ -22,7 +22,8 @@ use super::common::{Classification, Date, EgressRule, LocalSecretReference, Volu
     printcolumn = r#"{"name": "Profile", "type": "string", "jsonPath": ".spec.hostingProfile"}"#,
     printcolumn = r#"{"name": "Size", "type": "string", "jsonPath": ".spec.storage.size"}"#,
     printcolumn = r#"{"name": "Valid-Until", "type": "string", "jsonPath": ".spec.legal.validUntil"}"#,
-    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a Dataset name is a DNS-1123 label of at most 56 characters (its import Job, `<name>-import`, is a label too)").field_path(".metadata.name")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetSpec {
@@ -59,6 +60,18 @@ pub struct LegalFrame {
     pub basis: String,
     /// Last day of the authorisation; no workspace may outlive it.
     pub valid_until: Date,
+    /// Whether the data may only be hosted by an operator that no non-EEA law can compel to
+    /// hand it over. Defaults to `Required` for Identifying and Pseudonymised data and to
+    /// `NotRequired` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immunity: Option<Immunity>,
+}
+
+/// Whether immunity from non-EEA extraterritorial law is required.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Immunity {
+    Required,
+    NotRequired,
 }
 
 /// Where the initial content of the volume comes from.
@@ -149,6 +162,15 @@ impl Dataset {
     /// Whether the dataset holds personal health data.
     pub fn is_health_data(&self) -> bool {
         self.spec.classification.is_health_data()
+    }
+
+    /// Whether the data needs an operator immune from non-EEA law: as declared, or by default
+    /// for health data.
+    pub fn requires_immunity(&self) -> bool {
+        match self.spec.legal.immunity {
+            Some(immunity) => immunity == Immunity::Required,
+            None => self.is_health_data(),
+        }
     }
 
     /// Whether the dataset can no longer be processed at `now`: its authorisation has ended,

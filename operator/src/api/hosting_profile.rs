@@ -45,17 +45,69 @@ pub struct HostingProfileSpec {
     /// The network around workloads: DNS and who may reach workspaces.
     #[serde(default)]
     pub network: NetworkProfile,
+    /// Who operates the hosting and which non-EEA laws can compel it, beyond what Hygie
+    /// already knows of the provider. It may add exposure, never remove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sovereignty: Option<Sovereignty>,
 }
 
-/// Cloud providers whose storage and network behaviour Hygie knows.
+/// Cloud providers whose storage, regions and operator Hygie knows.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum Provider {
     #[serde(rename = "OVHcloud")]
     OvhCloud,
     Scaleway,
     Outscale,
-    /// Any other Kubernetes, on premises included (Ceph, for example).
+    Orange,
+    #[serde(rename = "S3NS")]
+    S3ns,
+    /// Any other Kubernetes, on premises included (Ceph, for example): it declares its own
+    /// regions and operator.
     Generic,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::OvhCloud => "OVHcloud",
+            Provider::Scaleway => "Scaleway",
+            Provider::Outscale => "Outscale",
+            Provider::Orange => "Orange",
+            Provider::S3ns => "S3NS",
+            Provider::Generic => "Generic",
+        }
+    }
+}
+
+/// Who operates the hosting, and the non-EEA laws with extraterritorial reach that the
+/// operator or its suppliers are subject to: what decides whether a foreign authority can
+/// compel it to hand the data over, wherever the disks are.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Sovereignty {
+    /// The entity that operates the service, as the contract names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<HostingOperator>,
+    /// Non-EEA laws with extraterritorial reach the operator or its suppliers declare being
+    /// subject to. Well-known values: `US-CLOUD-Act`, `US-FISA-702`, `US-EO-12333`,
+    /// `CN-National-Intelligence-Law`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub extraterritorial_exposure: Vec<String>,
+}
+
+/// The entity that operates the hosting.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HostingOperator {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// ISO 3166-1 alpha-2 code of the operator's registered seat.
+    #[schemars(regex(pattern = "^[A-Z]{2}$"))]
+    pub country: String,
+    /// Whether a company or state outside the EEA controls the operator.
+    #[serde(default, rename = "controlledFromOutsideEEA")]
+    pub controlled_from_outside_eea: bool,
 }
 
 /// A certification the platform team attests, with its end date.
@@ -69,6 +121,9 @@ pub struct Certification {
     pub reference: String,
     /// Last day the certification is valid.
     pub valid_until: Date,
+    /// The regions the certification covers; absent means all of the profile's regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -99,10 +154,14 @@ pub struct Residency {
     /// ISO 3166-1 alpha-2 country code of the data centres.
     #[schemars(regex(pattern = "^[A-Z]{2}$"))]
     pub country: String,
-    /// Node label that carries the region.
+    /// Node label that carries the region: the well-known topology label, so that no other
+    /// label can stand for a region.
     #[serde(default = "default_region_label")]
+    #[schemars(extend("enum" = ["topology.kubernetes.io/region"]))]
     pub region_label: String,
-    /// Allowed region values; every pod gets a required node affinity on them.
+    /// Allowed region values; every pod gets a required node affinity on them. For a named
+    /// provider, each must be one of its EEA regions.
+    #[schemars(length(min = 1))]
     pub regions: Vec<String>,
 }
 
@@ -181,6 +240,11 @@ pub struct NetworkProfile {
     /// Who may reach workspaces; absent means nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_from: Option<IngressSource>,
+    /// Public networks (outside private address space) that workloads may list as egress
+    /// destinations: an object store, a package mirror. Nothing public is reachable otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub egress_destinations: Vec<String>,
 }
 
 /// The cluster DNS pods workloads may query.

@@ -25,7 +25,8 @@ use super::common::{EgressRule, VolumeSize, quantity_schema};
     printcolumn = r#"{"name": "Profile", "type": "string", "jsonPath": ".spec.hostingProfile"}"#,
     printcolumn = r#"{"name": "Expires", "type": "string", "jsonPath": ".spec.expiresAt"}"#,
     printcolumn = r#"{"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1}"#,
-    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
+    validation = Rule::new("self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.endsWith('-import')").message("a Workspace name is a DNS-1035 label of at most 52 characters (its StatefulSet's pods and labels derive from it) and does not end in -import (the suffix of dataset import objects)").field_path(".metadata.name")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {
@@ -58,9 +59,10 @@ pub struct WorkspaceSpec {
     /// When the workspace stops by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Time>,
-    /// Stop the workload now, keeping volumes and keys; false resumes it.
+    /// Stop the workload now, keeping volumes and keys; false resumes it. The one field a
+    /// workspace Owner may change (enforced by the API server, see the admission policy).
     #[serde(default)]
-    pub suspended: bool,
+    pub suspend: bool,
 }
 
 fn default_port() -> i32 {
@@ -68,12 +70,14 @@ fn default_port() -> i32 {
 }
 
 /// A person or group and what they may do.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub kind: MemberKind,
-    /// User or group name as the cluster's authentication reports it.
-    #[schemars(length(min = 1))]
+    /// User or group name as the cluster's authentication reports it. Never a `system:`
+    /// identity: `system:authenticated` is every user, `system:unauthenticated` anyone.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("!self.startsWith('system:')").message("members are people and groups of the identity provider, never system: identities (system:authenticated is every user, system:unauthenticated anyone)"))]
     pub name: String,
     pub role: Role,
 }

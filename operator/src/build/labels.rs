@@ -19,6 +19,11 @@ pub const PASSPHRASE_GENERATED: &str = "generated";
 /// its claim exists.
 pub const CLAIM: &str = "hygie.io/claim";
 
+/// Annotation on every child naming the UID of the Dataset or Workspace it belongs to: how a
+/// child is told from another owner's object of the same name, with or without an owner
+/// reference (a retained volume has none).
+pub const OWNER_UID: &str = "hygie.io/owner-uid";
+
 /// Who owns a child: a workspace or a dataset, by name.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner<'a> {
@@ -63,9 +68,20 @@ pub fn dataset_claim_name(dataset: &str) -> String {
     format!("{dataset}-data")
 }
 
-/// The name of a workspace's copy of a dataset's volume.
+/// The name of a workspace's copy of a dataset's volume: `<workspace>-ds-<dataset>-<hash>`.
+///
+/// The hash of the pair ends the name at a fixed length, so two pairs never give one name
+/// (workspace `a` with dataset `b-c` and workspace `a-b` with dataset `c` differ by it), and no
+/// copy is ever named like a home (`-home`) or a dataset's own claim (`-data`).
 pub fn dataset_copy_claim_name(workspace: &str, dataset: &str) -> String {
-    format!("{workspace}-{dataset}")
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(workspace)
+        .chain_update([0])
+        .chain_update(dataset)
+        .finalize();
+    let hash: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{workspace}-ds-{dataset}-{hash}")
 }
 
 /// The name of a workspace's home volume claim.

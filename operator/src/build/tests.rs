@@ -68,7 +68,7 @@ fn a_workspace_becomes_isolation_access_volumes_workload_and_service() {
             "Role/study-owner",
             "RoleBinding/study-owner",
             "PersistentVolumeClaim/study-home",
-            "PersistentVolumeClaim/study-cohort",
+            "PersistentVolumeClaim/study-ds-cohort-3ef84d6045",
             "StatefulSet/study",
             "Service/study",
         ]
@@ -142,7 +142,7 @@ fn network_policies_deny_all_then_allow_dns_ingress_and_each_egress() {
 fn the_workload_stops_when_suspended_or_expired_and_volumes_stay() {
     assert_eq!(replicas(&workspace_objects(&workspace(), &profile())), 1);
     let mut suspended = workspace();
-    suspended.spec.suspended = true;
+    suspended.spec.suspend = true;
     let children = workspace_objects(&suspended, &profile());
     assert_eq!(replicas(&children), 0);
     assert!(names(&children).contains(&"PersistentVolumeClaim/study-home".to_owned()));
@@ -165,7 +165,7 @@ fn dataset_copies_are_clones_mounted_read_only() {
         .iter()
         .find_map(|c| match c {
             Child::PersistentVolumeClaim(p)
-                if p.metadata.name.as_deref() == Some("study-cohort") =>
+                if p.metadata.name.as_deref() == Some("study-ds-cohort-3ef84d6045") =>
             {
                 Some(p.clone())
             }
@@ -218,7 +218,10 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
             .unwrap_or_else(|| panic!("{name} in {order:?}"))
     };
     assert!(position("Secret/study-home-luks") < position("PersistentVolumeClaim/study-home"));
-    assert!(position("Secret/study-cohort-luks") < position("PersistentVolumeClaim/study-cohort"));
+    assert!(
+        position("Secret/study-ds-cohort-3ef84d6045-luks")
+            < position("PersistentVolumeClaim/study-ds-cohort-3ef84d6045")
+    );
     for child in &children {
         if let Child::Secret(secret) = child {
             assert!(
@@ -241,7 +244,7 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
     };
     assert_eq!(source("study-home-luks"), labels::PASSPHRASE_GENERATED);
     assert_eq!(
-        source("study-cohort-luks"),
+        source("study-ds-cohort-3ef84d6045-luks"),
         "cohort-data-luks",
         "a clone opens with the dataset's key"
     );

@@ -109,7 +109,7 @@ pub fn workspace_children(
         });
     }
 
-    let running = !spec.suspended && !is_expired(workspace, now);
+    let running = !spec.suspend && !is_expired(workspace, now);
     let tool = tool_container(workspace, mounts);
     let pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
     children.push(Child::StatefulSet(StatefulSet {

@@ -45,7 +45,8 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         format: RenderFormat,
     },
-    /// Print the CustomResourceDefinitions of the hygie.io API.
+    /// Print the CustomResourceDefinitions of the hygie.io API and the admission policies
+    /// that go with them.
     Crds,
     /// Run the operator against the cluster of the kubeconfig or the pod's service account.
     Run(operator::RunArgs),

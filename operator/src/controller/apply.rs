@@ -24,7 +24,7 @@ use super::{
 };
 use crate::build::{
     Child,
-    labels::{CLAIM, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+    labels::{CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
 };
 
 /// Child kinds in the order they are removed, in three stages: workloads first, then what
@@ -44,16 +44,53 @@ pub const REMOVAL_STAGES: [&[&str]; 3] = [
 
 type ChildKey = (&'static str, String, String);
 
-/// `children` owned by `owner`, its controller: garbage-collected with it, and its
-/// reconcile triggered by their changes.
-pub fn owned_by<K: Resource<DynamicType = ()>>(mut children: Vec<Child>, owner: &K) -> Vec<Child> {
+/// `children` marked as `owner`'s by its UID, and, but for those `outlives` keeps, owned by it
+/// as their controller: garbage-collected with it, and its reconcile triggered by their
+/// changes. What outlives the owner (a retained dataset's volume and key) carries no owner
+/// reference at all, so that no garbage collection, foreground deletion included, can take it.
+pub fn owned_by<K: Resource<DynamicType = ()>>(
+    mut children: Vec<Child>,
+    owner: &K,
+    outlives: impl Fn(&Child) -> bool,
+) -> Vec<Child> {
     let reference = owner
         .controller_owner_ref(&())
         .expect("an object read from the API server has a uid");
     for child in &mut children {
-        child.meta_mut().owner_references = Some(vec![reference.clone()]);
+        let kept = outlives(child);
+        let meta = child.meta_mut();
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(OWNER_UID.into(), reference.uid.clone());
+        if !kept {
+            meta.owner_references = Some(vec![reference.clone()]);
+        }
     }
     children
+}
+
+/// The UID of the Hygie object a child belongs to: its annotation, or its controller.
+pub fn owner_uid(meta: &ObjectMeta) -> Option<&str> {
+    let annotated = meta.annotations.as_ref().and_then(|a| a.get(OWNER_UID));
+    let controller = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| &r.uid);
+    annotated.or(controller).map(String::as_str)
+}
+
+/// Refuses to touch `existing` if it belongs to another object than `owner_uid`: Hygie never
+/// adopts, overwrites or deletes an object it did not create for this owner.
+fn check_owner(kind: &str, existing: &ObjectMeta, ours: Option<&str>) -> Result<()> {
+    match (owner_uid(existing), ours) {
+        (Some(theirs), Some(ours)) if theirs != ours => Err(Error::NotOurs(format!(
+            "{kind}/{} belongs to another object (uid {theirs})",
+            existing.name.as_deref().unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Applies and prunes the children of one owner kind, as one field manager.
@@ -92,6 +129,9 @@ impl Applier {
         for child in children {
             let namespace = child.meta().namespace.clone().unwrap_or_default();
             let name = child.name();
+            if let Some(existing) = self.cache.get(child.kind(), &namespace, &name) {
+                check_owner(child.kind(), &existing, owner_uid(child.meta()))?;
+            }
             match child {
                 Child::Secret(secret) => {
                     if self.cache.get("Secret", &namespace, &name).is_none() {
@@ -178,6 +218,7 @@ impl Applier {
     pub async fn prune(
         &self,
         owner: Owner<'_>,
+        owner_uid: &str,
         namespace: &str,
         desired: &[Child],
     ) -> Result<Vec<String>> {
@@ -188,7 +229,10 @@ impl Applier {
         for kind in kinds {
             for meta in self.cache.matching(kind, namespace, &owner.selector()) {
                 let name = meta.name.clone().unwrap_or_default();
-                if wanted.contains(&(kind, name.clone())) || meta.deletion_timestamp.is_some() {
+                if wanted.contains(&(kind, name.clone()))
+                    || meta.deletion_timestamp.is_some()
+                    || check_owner(kind, &meta, Some(owner_uid)).is_err()
+                {
                     continue;
                 }
                 if kind == "Secret" && self.claim_remains(&meta, namespace, &wanted) {
@@ -223,12 +267,16 @@ impl Applier {
     pub async fn remove_kinds(
         &self,
         owner: Owner<'_>,
+        owner_uid: &str,
         namespace: &str,
         kinds: &[&'static str],
     ) -> Result<Vec<String>> {
         let mut remaining = Vec::new();
         for kind in kinds {
             for meta in self.cache.matching(kind, namespace, &owner.selector()) {
+                if check_owner(kind, &meta, Some(owner_uid)).is_err() {
+                    continue;
+                }
                 let name = meta.name.clone().unwrap_or_default();
                 if meta.deletion_timestamp.is_none() {
                     delete(&self.client, kind, namespace, &name).await?;

@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt, future::BoxFuture};
 use k8s_openapi::NamespaceResourceScope;
 use kube::{
     Api, Client, Resource,
@@ -21,6 +21,8 @@ use serde::de::DeserializeOwned;
 pub trait MetaStore: Send + Sync {
     fn get(&self, namespace: &str, name: &str) -> Option<ObjectMeta>;
     fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta>;
+    /// Resolves once the store holds the whole first list.
+    fn ready(&self) -> BoxFuture<'static, ()>;
 }
 
 impl<K> MetaStore for Store<K>
@@ -38,6 +40,15 @@ where
             .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
             .map(|o| o.meta().clone())
             .collect()
+    }
+
+    fn ready(&self) -> BoxFuture<'static, ()> {
+        let store = self.clone();
+        async move {
+            // The writer lives as long as the operator: an error means it is stopping.
+            let _ = store.wait_until_ready().await;
+        }
+        .boxed()
     }
 }
 
@@ -95,6 +106,13 @@ impl ChildCache {
                 selector.iter().all(|(k, v)| labels.get(k) == Some(v))
             })
             .collect()
+    }
+
+    /// Waits until every child kind has been listed once, at most `limit`. Until then an
+    /// absent child may only be unlisted yet: no cleanup or prune may conclude from it.
+    pub async fn wait_until_ready(&self, limit: std::time::Duration) -> bool {
+        let all = futures::future::join_all(self.by_kind.values().map(|s| s.ready()));
+        tokio::time::timeout(limit, all).await.is_ok()
     }
 
     /// The child kinds this cache watches.

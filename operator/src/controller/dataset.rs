@@ -17,10 +17,12 @@ use super::{
     Context, DATASET_FINALIZER,
     apply::owned_by,
     children::orphan,
+    children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
     requeue_at,
     status::{self, Observed},
+    uid,
 };
 use crate::{
     api::{
@@ -30,7 +32,7 @@ use crate::{
         hosting_profile::EncryptionType,
     },
     build::{
-        dataset_children,
+        Child, dataset_children,
         labels::{Owner, import_name},
     },
     policy::{Inventory, check_dataset, check_profile, summary},
@@ -38,6 +40,7 @@ use crate::{
 
 pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
+    children_listed(&context.dataset_children).await?;
     let api: Api<Dataset> = Api::namespaced(
         context.client.clone(),
         &dataset.namespace().unwrap_or_default(),
@@ -52,6 +55,31 @@ pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<A
     .map_err(Error::from);
     context.metrics.reconciled("Dataset", started.elapsed());
     result
+}
+
+/// Takes the owner references off a retained dataset's key Secrets that still carry one (keys
+/// are created once, so those made before retention kept them out of garbage collection keep
+/// theirs until now).
+async fn release_retained(dataset: &Dataset, context: &Context) -> Result<()> {
+    let namespace = dataset.namespace().unwrap_or_default();
+    let owner = Owner::Dataset(&dataset.name_any());
+    for kind in ["Secret", "PersistentVolumeClaim"] {
+        for meta in context
+            .dataset_children
+            .cache
+            .matching(kind, &namespace, &owner.selector())
+        {
+            if meta
+                .owner_references
+                .as_ref()
+                .is_some_and(|r| !r.is_empty())
+            {
+                let name = meta.name.unwrap_or_default();
+                orphan(&context.client, kind, &namespace, &name).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Import progress, as the import Job reports it.
@@ -102,7 +130,10 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         return Ok(requeue_at(None, now, context.resync));
     };
 
-    let children = owned_by(dataset_children(dataset, &profile), dataset);
+    let retain = dataset.spec.retention.on_delete == OnDelete::Retain;
+    let children = owned_by(dataset_children(dataset, &profile), dataset, |child| {
+        retain && matches!(child, Child::Secret(_) | Child::PersistentVolumeClaim(_))
+    });
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
     let changes = match context.dataset_children.apply_all(&children, key).await {
         Err(Error::Waiting(what)) => {
@@ -121,8 +152,11 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     };
     context
         .dataset_children
-        .prune(Owner::Dataset(&name), &namespace, &children)
+        .prune(Owner::Dataset(&name), &uid(dataset), &namespace, &children)
         .await?;
+    if retain {
+        release_retained(dataset, context).await?;
+    }
     if !changes.keys_created.is_empty() {
         publish(
             context,
@@ -368,6 +402,7 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
     let remaining = children
         .remove_kinds(
             owner,
+            &uid(dataset),
             &namespace,
             &["Job", "NetworkPolicy", "ServiceAccount"],
         )
@@ -396,7 +431,7 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
         }
         OnDelete::Shred => {
             let keys = children
-                .remove_kinds(owner, &namespace, &["Secret"])
+                .remove_kinds(owner, &uid(dataset), &namespace, &["Secret"])
                 .await?;
             if !keys.is_empty() {
                 publish(
@@ -410,7 +445,7 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                 return Err(Error::StillDeleting(keys.join(", ")));
             }
             let volumes = children
-                .remove_kinds(owner, &namespace, &["PersistentVolumeClaim"])
+                .remove_kinds(owner, &uid(dataset), &namespace, &["PersistentVolumeClaim"])
                 .await?;
             if !volumes.is_empty() {
                 return Err(Error::StillDeleting(volumes.join(", ")));

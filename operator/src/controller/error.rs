@@ -17,6 +17,9 @@ pub enum Error {
     #[error("waiting for {0}")]
     Waiting(String),
 
+    #[error("{0}: Hygie never adopts or changes another object's child; rename or remove it")]
+    NotOurs(String),
+
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -34,6 +37,7 @@ impl Error {
             Error::StillDeleting(_) => "deleting",
             Error::InUse(_) => "in_use",
             Error::Waiting(_) => "waiting",
+            Error::NotOurs(_) => "not_ours",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
@@ -46,7 +50,7 @@ impl Error {
     pub fn retry_after(&self) -> Duration {
         match self.category() {
             "deleting" | "waiting" => Duration::from_secs(2),
-            "in_use" => Duration::from_secs(30),
+            "in_use" | "not_ours" => Duration::from_secs(30),
             _ => Duration::from_secs(10),
         }
     }

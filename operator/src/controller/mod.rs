@@ -40,6 +40,8 @@ pub use error::Error;
 /// Field managers, one per controller.
 const WORKSPACE_MANAGER: &str = "hygie-workspace-controller";
 const DATASET_MANAGER: &str = "hygie-dataset-controller";
+/// The field manager that scales a workload to zero when its rules stop holding.
+const FAIL_CLOSED_MANAGER: &str = "hygie-fail-closed";
 
 /// Finalizers, on the kinds whose deletion needs ordered work.
 pub const WORKSPACE_FINALIZER: &str = "hygie.io/workspace-cleanup";
@@ -53,7 +55,8 @@ pub struct Context {
     pub profiles: Store<HostingProfile>,
     pub datasets: Store<Dataset>,
     pub workspaces: Store<Workspace>,
-    /// The workspaces' StatefulSets, whole: their status says whether the workload is ready.
+    /// The workspaces' StatefulSets, their replicas and status: whether the workload runs and
+    /// is ready.
     pub statefulsets: Store<StatefulSet>,
     pub workspace_children: Applier,
     pub dataset_children: Applier,
@@ -193,10 +196,14 @@ fn owns_workspace_children(
     let controller = cache.own::<Secret, _>(controller, client, label);
     let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
     let controller = cache.own::<Service, _>(controller, client, label);
-    // Only the status and metadata of a StatefulSet are read.
+    // Only the metadata, the replica count and the status of a StatefulSet are read.
     let status_only = |statefulset: &mut StatefulSet| {
         children::forget_managed_fields(statefulset);
-        statefulset.spec = None;
+        let replicas = statefulset.spec.as_ref().and_then(|s| s.replicas);
+        statefulset.spec = Some(k8s_openapi::api::apps::v1::StatefulSetSpec {
+            replicas,
+            ..Default::default()
+        });
     };
     cache.own_whole::<StatefulSet, _>(controller, client, label, status_only)
 }
@@ -254,6 +261,23 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     }
     warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category(), error = %error, "reconcile failed");
     Action::requeue(error.retry_after())
+}
+
+/// How long a reconcile waits for the child caches' first list.
+const CACHE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits for `children`'s caches to hold their first list: until then an absent child may
+/// only be unlisted, and a cleanup or a prune concluding from it would be wrong.
+async fn children_listed(children: &Applier) -> Result<(), Error> {
+    match children.cache.wait_until_ready(CACHE_WAIT).await {
+        true => Ok(()),
+        false => Err(Error::Waiting("the first list of child objects".into())),
+    }
+}
+
+/// The UID of an object read from the API server.
+fn uid<K: Resource>(object: &K) -> String {
+    object.meta().uid.clone().unwrap_or_default()
 }
 
 /// This replica's name: the pod name in a cluster, the host name elsewhere.

@@ -1,37 +1,52 @@
 //! The Workspace controller: rules, then its children, then its status; at `expiresAt` or on
-//! `suspended: true` its workload stops and its volumes and keys stay; on deletion the
+//! `suspend: true` its workload stops and its volumes and keys stay; on deletion the
 //! workload goes first, then the volumes, then the keys.
+//!
+//! It fails closed: the moment a rule stops holding for a running workspace (an authorisation
+//! ended or shortened, a certification or qualification lapsed, a dataset expired or blocked,
+//! the profile changed or gone), its workload is scaled to zero, volumes and keys kept, until
+//! the rules hold again. It is reconciled again at the next instant a date can change that.
 
 use std::{sync::Arc, time::Instant};
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{
     Api, ResourceExt,
+    api::{Patch, PatchParams},
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
 
 use super::{
-    Context, WORKSPACE_FINALIZER,
+    Context, FAIL_CLOSED_MANAGER, WORKSPACE_FINALIZER,
     apply::REMOVAL_STAGES,
     apply::owned_by,
+    children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
     requeue_at,
     status::{self, Observed},
+    uid,
 };
 use crate::{
     api::{
         Dataset, Workspace,
         conditions::*,
+        dataset::DatasetPhase,
         hosting_profile::EncryptionType,
         workspace::{WorkspacePhase, WorkspaceStatus},
     },
-    build::{is_expired, labels::Owner, workspace_children},
+    build::{
+        is_expired,
+        labels::{Owner, dataset_copy_claim_name},
+        workspace_children,
+    },
     policy::{Inventory, Violation, check_dataset, check_profile, check_workspace, summary},
 };
 
 pub async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
+    children_listed(&context.workspace_children).await?;
     let api: Api<Workspace> = Api::namespaced(
         context.client.clone(),
         &workspace.namespace().unwrap_or_default(),
@@ -86,6 +101,9 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
     let (Some(profile), true) = (profile, violations.is_empty()) else {
         return blocked(workspace, context, api, &violations, now).await;
     };
+    if let Some(what) = datasets_not_ready(workspace, context, &inventory) {
+        return waiting(workspace, context, api, what, now).await;
+    }
 
     let datasets: Vec<&Dataset> = workspace
         .spec
@@ -96,31 +114,21 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
     let children = owned_by(
         workspace_children(workspace, profile, &datasets, now),
         workspace,
+        |_| false,
     );
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
     let changes = match context.workspace_children.apply_all(&children, key).await {
-        Err(Error::Waiting(what)) => {
-            let message = format!("waiting for {what}");
-            let observed = vec![
-                Observed::new(READY, false, "Waiting", message.clone()),
-                Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
-            ];
-            write_status(
-                workspace,
-                context,
-                api,
-                WorkspacePhase::Pending,
-                observed,
-                now,
-            )
-            .await?;
-            return Err(Error::Waiting(what));
-        }
+        Err(Error::Waiting(what)) => return waiting(workspace, context, api, what, now).await,
         other => other?,
     };
     let pruned = context
         .workspace_children
-        .prune(Owner::Workspace(&name), &namespace, &children)
+        .prune(
+            Owner::Workspace(&name),
+            &uid(workspace),
+            &namespace,
+            &children,
+        )
         .await?;
 
     if !changes.keys_created.is_empty() {
@@ -158,7 +166,7 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
 
     let phase = if is_expired(workspace, now) {
         WorkspacePhase::Expired
-    } else if workspace.spec.suspended {
+    } else if workspace.spec.suspend {
         WorkspacePhase::Suspended
     } else if workload_ready(context, &namespace, &name) {
         WorkspacePhase::Ready
@@ -201,16 +209,90 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         ),
     ];
     write_status(workspace, context, api, phase, observed, now).await?;
-    let expiry = workspace
-        .spec
-        .expires_at
-        .as_ref()
-        .map(|t| t.0)
-        .filter(|t| *t > now);
-    Ok(requeue_at(expiry, now, context.resync))
+    Ok(requeue_at(
+        next_deadline(workspace, &inventory, now),
+        now,
+        context.resync,
+    ))
 }
 
-/// Rules fail: say so, change nothing that exists, and wait for a change.
+/// The first instant after `now` at which a rule can stop holding by the passing of time: the
+/// workspace's expiry, the end of a dataset's authorisation, of a certification.
+fn next_deadline(
+    workspace: &Workspace,
+    inventory: &Inventory,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let expiry = workspace.spec.expires_at.as_ref().map(|t| t.0);
+    let authorisations = inventory
+        .datasets
+        .values()
+        .map(|d| d.spec.legal.valid_until.end());
+    let certifications = inventory
+        .profiles
+        .values()
+        .flat_map(|p| p.spec.certifications.iter().map(|c| c.valid_until.end()));
+    expiry
+        .into_iter()
+        .chain(authorisations)
+        .chain(certifications)
+        .filter(|t| *t > now)
+        .min()
+}
+
+/// The datasets whose copy does not exist yet and that are not Ready to be copied (an import
+/// still running or failed): a copy taken now would be partial and never refreshed.
+fn datasets_not_ready(
+    workspace: &Workspace,
+    context: &Context,
+    inventory: &Inventory,
+) -> Option<String> {
+    let name = workspace.name_any();
+    let namespace = workspace.namespace().unwrap_or_default();
+    let pending: Vec<String> = inventory
+        .datasets
+        .values()
+        .filter(|d| {
+            let copy = dataset_copy_claim_name(&name, &d.name_any());
+            let copied = context
+                .workspace_children
+                .cache
+                .get("PersistentVolumeClaim", &namespace, &copy)
+                .is_some();
+            let ready = d.status.as_ref().and_then(|s| s.phase) == Some(DatasetPhase::Ready);
+            !copied && !ready
+        })
+        .map(|d| format!("Dataset `{}` to be Ready", d.name_any()))
+        .collect();
+    (!pending.is_empty()).then(|| pending.join(", "))
+}
+
+/// Something the workspace needs is not there yet: say what, and try again soon.
+async fn waiting(
+    workspace: &Workspace,
+    context: &Context,
+    api: &Api<Workspace>,
+    what: String,
+    now: jiff::Timestamp,
+) -> Result<Action> {
+    let observed = vec![
+        Observed::new(READY, false, "Waiting", format!("waiting for {what}")),
+        Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
+    ];
+    write_status(
+        workspace,
+        context,
+        api,
+        WorkspacePhase::Pending,
+        observed,
+        now,
+    )
+    .await?;
+    Err(Error::Waiting(what))
+}
+
+/// Rules fail: say so, stop the workload if it runs (volumes, keys, network policies and
+/// access stay as they are: nothing is loosened), and wait for a change.
 async fn blocked(
     workspace: &Workspace,
     context: &Context,
@@ -227,12 +309,17 @@ async fn blocked(
     } else {
         message
     };
+    let stopped = stop_workload(workspace, context).await?;
+    if stopped {
+        let note = format!("the workload is stopped, volumes and keys are kept: {message}");
+        publish(context, workspace, warning(), "WorkloadStopped", note).await;
+    }
     let observed = vec![
         Observed::new(
             READY,
             false,
             "Blocked",
-            "the workspace breaks a rule; nothing was created or changed",
+            "the workspace breaks a rule: its workload is stopped and nothing else is created or changed",
         ),
         Observed::new(COMPLIANT, false, RULES_VIOLATED, message.clone()),
     ];
@@ -249,6 +336,38 @@ async fn blocked(
         publish(context, workspace, warning(), RULES_VIOLATED, message).await;
     }
     Ok(requeue_at(None, now, context.resync))
+}
+
+/// Scales the workspace's StatefulSet to zero if it has replicas. Returns whether it did.
+///
+/// A merge patch of the replica count only: it works without the profile or datasets the full
+/// StatefulSet is built from (they may be what is gone), and the next apply, once the rules
+/// hold again, takes the field back.
+async fn stop_workload(workspace: &Workspace, context: &Context) -> Result<bool> {
+    let namespace = workspace.namespace().unwrap_or_default();
+    let name = workspace.name_any();
+    let Some(statefulset) = context
+        .statefulsets
+        .get(&ObjectRef::new(&name).within(&namespace))
+    else {
+        return Ok(false);
+    };
+    let ours = statefulset
+        .owner_references()
+        .iter()
+        .any(|r| Some(&r.uid) == workspace.metadata.uid.as_ref());
+    let replicas = statefulset.spec.as_ref().and_then(|s| s.replicas);
+    if !ours || replicas == Some(0) {
+        return Ok(false);
+    }
+    let api: Api<StatefulSet> = Api::namespaced(context.client.clone(), &namespace);
+    let patch = Patch::Merge(serde_json::json!({"spec": {"replicas": 0}}));
+    let params = PatchParams {
+        field_manager: Some(FAIL_CLOSED_MANAGER.into()),
+        ..Default::default()
+    };
+    api.patch(&name, &params, &patch).await?;
+    Ok(true)
 }
 
 /// Whether the workload has a ready pod, from the watched StatefulSets.
@@ -360,7 +479,7 @@ async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     for kinds in REMOVAL_STAGES {
         let remaining = context
             .workspace_children
-            .remove_kinds(owner, &namespace, kinds)
+            .remove_kinds(owner, &uid(workspace), &namespace, kinds)
             .await?;
         if !remaining.is_empty() {
             return Err(Error::StillDeleting(remaining.join(", ")));

@@ -1,11 +1,15 @@
 //! Rules on a Dataset: its profile exists (HYG008), may hold health data (HYG002) encrypted
-//! (HYG003), and an S3 import has somewhere narrow to go (HYG005) and an importer (HYG011).
+//! (HYG003) by an operator out of reach of non-EEA law when it must be (HYG012), and an S3
+//! import has somewhere narrow to go (HYG005) and an importer (HYG011).
 
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation, is_pinned_by_digest, network::check_egress,
+    Findings, Inventory, Rule, Violation, is_pinned_by_digest,
+    names::check_dataset_name,
+    network::{check_egress, destinations},
     profile::has_valid_hds,
+    sovereignty::exposure,
 };
 use crate::api::{Dataset, hosting_profile::EncryptionType};
 
@@ -16,9 +20,14 @@ pub fn check_dataset(
 ) -> Vec<Violation> {
     let mut findings = Findings::for_object(dataset);
     let spec = &dataset.spec;
+    check_dataset_name(&mut findings, &dataset.name_any());
 
     if let Some(s3) = spec.source.as_ref().and_then(|s| s.s3.as_ref()) {
-        check_egress(&mut findings, "spec.source.s3.egress", &s3.egress);
+        let public = inventory
+            .profile(&spec.hosting_profile)
+            .map(|p| destinations(&p.spec.network.egress_destinations))
+            .unwrap_or_default();
+        check_egress(&mut findings, "spec.source.s3.egress", &s3.egress, &public);
     }
 
     let Some(profile) = inventory.profile(&spec.hosting_profile) else {
@@ -50,6 +59,22 @@ pub fn check_dataset(
                     "{:?} data needs encrypted storage, and HostingProfile `{}` has encryption type None",
                     spec.classification,
                     profile.name_any()
+                ),
+            );
+        }
+    }
+
+    if dataset.requires_immunity() {
+        let reasons = exposure(profile, now);
+        if !reasons.is_empty() {
+            findings.add(
+                Rule::Immunity,
+                "spec.hostingProfile",
+                format!(
+                    "{}; Dataset `{}` ({:?}) requires immunity from non-EEA law",
+                    reasons.join("; "),
+                    dataset.name_any(),
+                    spec.classification
                 ),
             );
         }

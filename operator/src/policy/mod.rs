@@ -4,9 +4,12 @@
 
 mod dataset;
 mod eea;
+mod names;
 mod network;
 mod profile;
+pub mod providers;
 mod resources;
+pub mod sovereignty;
 mod workspace;
 
 use std::{collections::BTreeMap, fmt};
@@ -45,10 +48,16 @@ pub enum Rule {
     Resources,
     #[serde(rename = "HYG011")]
     Importer,
+    #[serde(rename = "HYG012")]
+    Immunity,
+    #[serde(rename = "HYG013")]
+    Members,
+    #[serde(rename = "HYG014")]
+    Names,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 14] = [
         Rule::Residency,
         Rule::HdsCertified,
         Rule::Encryption,
@@ -60,6 +69,9 @@ impl Rule {
         Rule::CertificationDates,
         Rule::Resources,
         Rule::Importer,
+        Rule::Immunity,
+        Rule::Members,
+        Rule::Names,
     ];
 
     /// The stable id, such as `HYG005`.
@@ -76,6 +88,9 @@ impl Rule {
             Rule::CertificationDates => "HYG009",
             Rule::Resources => "HYG010",
             Rule::Importer => "HYG011",
+            Rule::Immunity => "HYG012",
+            Rule::Members => "HYG013",
+            Rule::Names => "HYG014",
         }
     }
 
@@ -93,7 +108,7 @@ impl Rule {
                 "images come from an allowed registry prefix and are pinned by digest (@sha256: and 64 hex)"
             }
             Rule::Egress => {
-                "egress entries are canonical CIDRs with a prefix of /8 or longer (never 0.0.0.0/0 or ::/0), ports 1-65535"
+                "egress entries are canonical CIDRs: private networks of at most a /16 (IPv4) or /48 (IPv6), public ones only within the profile's egressDestinations, never translation, link-local, metadata, loopback or multicast ranges, at most a /16 and a /48 in all; ports 1-65535"
             }
             Rule::Expiry => {
                 "a workspace on health data has expiresAt, not after any of its datasets' legal.validUntil"
@@ -110,6 +125,15 @@ impl Rule {
             }
             Rule::Importer => {
                 "a dataset with an s3 source needs the profile's images.importer, pinned by digest and from an allowed registry"
+            }
+            Rule::Immunity => {
+                "data requiring immunity (by default Identifying and Pseudonymised) is hosted by an operator seated in and controlled from the EEA with no extraterritorial exposure, or under SecNumCloud valid today for all regions"
+            }
+            Rule::Members => {
+                "members are listed once, and are never system: users or groups (system:authenticated is every user)"
+            }
+            Rule::Names => {
+                "names leave every derived name valid: a Workspace is a DNS-1035 label of at most 52 characters not ending in -import, a Dataset a DNS-1123 label of at most 56"
             }
         }
     }
@@ -257,6 +281,16 @@ pub fn summary(violations: &[Violation]) -> String {
         .map(Violation::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// At most a few dozen characters of a value, for messages: a crafted 50 MB value is not
+/// echoed whole into a log line, an Event or a terminal.
+pub(crate) fn quote(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes)", &value[..end], value.len()),
+    }
 }
 
 /// Whether `image` ends with a sha256 digest: `@sha256:` and 64 lowercase hex digits.

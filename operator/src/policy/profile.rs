@@ -1,7 +1,10 @@
-//! Rules on a HostingProfile alone: residency (HYG001), encryption settings (HYG003),
+//! Rules on a HostingProfile alone: residency in the EEA regions of its provider (HYG001), encryption settings (HYG003),
 //! the importer image (HYG004) and certification dates (HYG009).
 
-use super::{Findings, Rule, Violation, check_image, eea::is_eea_member};
+use super::{
+    Findings, Rule, Violation, check_image, eea::is_eea_member, network::check_destinations,
+    providers,
+};
 use crate::api::{HostingProfile, hosting_profile::EncryptionType};
 
 pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Violation> {
@@ -23,6 +26,28 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             "list the certified regions: every pod is pinned to them by node affinity",
         );
     }
+
+    if let Some(facts) = providers::facts(spec.provider) {
+        for (i, region) in spec.residency.regions.iter().enumerate() {
+            if !providers::lists(facts.eea_regions, region) {
+                findings.add(
+                    Rule::Residency,
+                    format!("spec.residency.regions[{i}]"),
+                    format!(
+                        "`{region}` is not an EEA region of {}; Hygie knows {}",
+                        spec.provider.as_str(),
+                        facts.eea_regions.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    check_destinations(
+        &mut findings,
+        "spec.network.egressDestinations",
+        &spec.network.egress_destinations,
+    );
 
     let encryption = &spec.storage.encryption;
     if encryption.kind == EncryptionType::NodeLuks

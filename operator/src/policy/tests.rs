@@ -169,11 +169,21 @@ fn hyg005_egress_is_narrow_and_well_formed() {
         check(&inv, &[ws])
     };
     assert!(
-        with("10.0.0.0/8", 443).is_empty(),
-        "a /8 is the widest allowed"
+        with("10.20.0.0/16", 443).is_empty(),
+        "a /16 is the widest private IPv4 network allowed"
     );
-    assert!(with("2001:db8::/32", 443).is_empty());
-    assert_eq!(with("10.0.0.0/7", 443), ["HYG005 spec.egress[0].cidr"]);
+    assert!(with("fd12:3456:789a::/48", 443).is_empty());
+    assert_eq!(with("10.0.0.0/8", 443), ["HYG005 spec.egress[0].cidr"]);
+    assert_eq!(
+        with("2001:db8::/32", 443),
+        ["HYG005 spec.egress[0].cidr"],
+        "public, undeclared"
+    );
+    assert!(
+        with("192.0.2.0/24", 443).is_empty(),
+        "declared by the profile"
+    );
+    assert_eq!(with("::ffff:0:0/96", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("::/0", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("10.20.0.1/24", 443), ["HYG005 spec.egress[0].cidr"]);
     assert_eq!(with("intranet", 443), ["HYG005 spec.egress[0].cidr"]);

@@ -1,11 +1,15 @@
-//! Rules on a Workspace, which depend on its profile and datasets: HYG002, HYG004 to HYG008
-//! and HYG010.
+//! Rules on a Workspace, which depend on its profile and datasets: HYG002, HYG004 to HYG008,
+//! HYG010, HYG012, HYG013 and HYG014.
 
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation, check_image, network::check_egress,
-    profile::has_valid_hds, resources::check_resources,
+    Findings, Inventory, Rule, Violation, check_image,
+    names::{check_members, check_workspace_name},
+    network::{check_egress, destinations},
+    profile::has_valid_hds,
+    resources::check_resources,
+    sovereignty::exposure,
 };
 use crate::api::{Dataset, Workspace};
 
@@ -18,7 +22,13 @@ pub fn check_workspace(
     let spec = &workspace.spec;
     let namespace = workspace.namespace().unwrap_or_default();
 
-    check_egress(&mut findings, "spec.egress", &spec.egress);
+    check_workspace_name(&mut findings, &workspace.name_any());
+    check_members(&mut findings, &spec.members);
+    let public = inventory
+        .profile(&spec.hosting_profile)
+        .map(|p| destinations(&p.spec.network.egress_destinations))
+        .unwrap_or_default();
+    check_egress(&mut findings, "spec.egress", &spec.egress, &public);
     check_resources(&mut findings, &spec.resources);
 
     let datasets: Vec<(usize, &Dataset)> = spec
@@ -113,6 +123,26 @@ pub fn check_workspace(
         &spec.image,
         &profile.spec.images.allowed_registries,
     );
+
+    let needing_immunity: Vec<String> = datasets
+        .iter()
+        .filter(|(_, d)| d.requires_immunity())
+        .map(|(_, d)| format!("`{}` ({:?})", d.name_any(), d.spec.classification))
+        .collect();
+    if !needing_immunity.is_empty() {
+        let reasons = exposure(profile, now);
+        if !reasons.is_empty() {
+            findings.add(
+                Rule::Immunity,
+                "spec.hostingProfile",
+                format!(
+                    "{}; Dataset {} requires immunity from non-EEA law",
+                    reasons.join("; "),
+                    needing_immunity.join(", ")
+                ),
+            );
+        }
+    }
 
     if !health.is_empty() && !has_valid_hds(profile, now) {
         findings.add(

@@ -1,0 +1,140 @@
+//! What Hygie knows of each named provider: who operates it, from where, under which laws,
+//! in which EEA regions its managed Kubernetes runs, and which of those regions carry an ANSSI
+//! SecNumCloud qualification. The sources of each fact are in `docs/providers/` and
+//! `docs/sovereignty.md`; a profile may add exposure to these facts, never remove it.
+
+use crate::api::hosting_profile::Provider;
+
+/// The facts Hygie holds about one provider.
+#[derive(Debug)]
+pub struct ProviderFacts {
+    /// The operating entity.
+    pub operator: &'static str,
+    /// ISO 3166-1 alpha-2 code of its registered seat.
+    pub seat: &'static str,
+    /// Whether a company or state outside the EEA controls it.
+    pub controlled_from_outside_eea: bool,
+    /// Non-EEA laws with extraterritorial reach the operator or a supplier is subject to,
+    /// each with the reason Hygie knows it.
+    pub exposure: &'static [(&'static str, &'static str)],
+    /// The provider's regions inside the EEA; its other regions are refused.
+    pub eea_regions: &'static [&'static str],
+    /// The regions qualified SecNumCloud for the offer Hygie runs on.
+    pub secnumcloud_regions: &'static [&'static str],
+}
+
+const OVHCLOUD: ProviderFacts = ProviderFacts {
+    operator: "OVH Groupe SA",
+    seat: "FR",
+    controlled_from_outside_eea: false,
+    exposure: &[],
+    eea_regions: &[
+        "GRA5",
+        "GRA7",
+        "GRA9",
+        "GRA11",
+        "SBG5",
+        "SBG7",
+        "RBX-A",
+        "DE1",
+        "WAW1",
+        "EU-WEST-PAR",
+        "EU-SOUTH-MIL",
+    ],
+    // OVHcloud's SecNumCloud offers are Hosted Private Cloud and Bare Metal Pod, not its
+    // Managed Kubernetes regions.
+    secnumcloud_regions: &[],
+};
+
+const SCALEWAY: ProviderFacts = ProviderFacts {
+    operator: "Scaleway SAS",
+    seat: "FR",
+    controlled_from_outside_eea: false,
+    exposure: &[],
+    eea_regions: &["fr-par", "nl-ams", "pl-waw", "it-mil"],
+    secnumcloud_regions: &[],
+};
+
+const OUTSCALE: ProviderFacts = ProviderFacts {
+    operator: "3DS Outscale SAS",
+    seat: "FR",
+    controlled_from_outside_eea: false,
+    exposure: &[],
+    // us-east-2, us-west-1 and ap-northeast-1 are Outscale regions outside the EEA.
+    eea_regions: &["eu-west-2", "cloudgouv-eu-west-1"],
+    secnumcloud_regions: &["eu-west-2", "cloudgouv-eu-west-1"],
+};
+
+const ORANGE: ProviderFacts = ProviderFacts {
+    operator: "Orange SA (Orange Business)",
+    seat: "FR",
+    controlled_from_outside_eea: false,
+    exposure: &[],
+    eea_regions: &["eu-west-0"],
+    secnumcloud_regions: &[],
+};
+
+const S3NS: ProviderFacts = ProviderFacts {
+    operator: "S3NS SAS",
+    seat: "FR",
+    controlled_from_outside_eea: false,
+    // The platform is Google Cloud technology, updated and assisted by Google LLC: only the
+    // SecNumCloud qualification of PREMI3NS establishes immunity.
+    exposure: &[(
+        "US-CLOUD-Act",
+        "its technology supplier Google LLC is a US company",
+    )],
+    eea_regions: &["u-france-east1"],
+    secnumcloud_regions: &["u-france-east1"],
+};
+
+/// The facts of `provider`, or none for `Generic`, which declares its own.
+pub fn facts(provider: Provider) -> Option<&'static ProviderFacts> {
+    match provider {
+        Provider::OvhCloud => Some(&OVHCLOUD),
+        Provider::Scaleway => Some(&SCALEWAY),
+        Provider::Outscale => Some(&OUTSCALE),
+        Provider::Orange => Some(&ORANGE),
+        Provider::S3ns => Some(&S3NS),
+        Provider::Generic => None,
+    }
+}
+
+/// Whether `region` is one of `regions`, ignoring case: providers spell their regions in
+/// either case in their documentation and node labels.
+pub fn lists(regions: &[&str], region: &str) -> bool {
+    regions.iter().any(|r| r.eq_ignore_ascii_case(region))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::eea::is_eea_member;
+
+    #[test]
+    fn every_named_provider_is_known_and_seated_in_the_eea() {
+        for provider in [
+            Provider::OvhCloud,
+            Provider::Scaleway,
+            Provider::Outscale,
+            Provider::Orange,
+            Provider::S3ns,
+        ] {
+            let facts = facts(provider).unwrap();
+            assert!(is_eea_member(facts.seat), "{provider:?}");
+            assert!(!facts.eea_regions.is_empty(), "{provider:?}");
+            for region in facts.secnumcloud_regions {
+                assert!(lists(facts.eea_regions, region), "{provider:?} {region}");
+            }
+        }
+        assert!(facts(Provider::Generic).is_none());
+    }
+
+    #[test]
+    fn regions_match_whatever_their_case() {
+        assert!(lists(OVHCLOUD.eea_regions, "gra7"));
+        assert!(!lists(OVHCLOUD.eea_regions, "BHS5"), "Canada");
+        assert!(!lists(OVHCLOUD.eea_regions, "UK1"), "the United Kingdom");
+        assert!(!lists(OUTSCALE.eea_regions, "us-east-2"));
+    }
+}
