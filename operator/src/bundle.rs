@@ -261,7 +261,11 @@ fn check_cel(key: &ObjectKey, schema: &Value, document: &Value) -> Result<(), St
             let reasons: Vec<String> = errors
                 .into_vec()
                 .into_iter()
-                .map(|e| format!("{}: {}", e.field_path, e.message))
+                .map(|e| match e.field_path.as_str() {
+                    // A rule on the whole object: it names its field in its message.
+                    "" => e.message,
+                    path => format!("{path}: {}", e.message),
+                })
                 .collect();
             format!("{key}: {}", reasons.join("; "))
         })

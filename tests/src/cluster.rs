@@ -114,16 +114,16 @@ pub fn kubectl_ok(args: &[&str]) -> String {
     out.stdout
 }
 
-/// Installs the CRDs of crds/ with server-side apply and waits until they are served.
+/// Installs crds/ (the CRDs and their admission policies) with server-side apply and waits until the CRDs are served.
 pub fn install_crds() {
     kubectl_ok(&["apply", "--server-side", "--force-conflicts", "-f", "crds/"]);
-    kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "-f",
-        "crds/",
-    ]);
+    let crds: Vec<String> = hygie::api::crds()
+        .iter()
+        .map(|crd| format!("crd/{}", crd.metadata.name.as_deref().unwrap_or_default()))
+        .collect();
+    let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
+    args.extend(crds.iter().map(String::as_str));
+    kubectl_ok(&args);
 }
 
 /// A namespace that exists for one test, deleted when dropped. Its pods must meet Pod Security

@@ -52,10 +52,21 @@ async fn every_crd_is_established() {
     }
 }
 
-/// Namespaces the examples use.
+/// Creates the namespaces the valid examples and the invalid ones use.
 async fn example_namespaces(client: &kube::Client) {
-    for namespace in ["oncology", "cardio", "epidemiology", "research"] {
-        create_namespace(client, namespace).await;
+    let mut namespaces = std::collections::BTreeSet::from(["research".to_owned()]);
+    for dir in hygie_tests::valid_examples() {
+        let bundle = hygie::bundle::Bundle::load(&[dir]).unwrap();
+        namespaces.extend(bundle.inventory.datasets.keys().map(|(ns, _)| ns.clone()));
+        namespaces.extend(
+            bundle
+                .workspaces
+                .iter()
+                .filter_map(|w| w.metadata.namespace.clone()),
+        );
+    }
+    for namespace in namespaces {
+        create_namespace(client, &namespace).await;
     }
 }
 

@@ -23,7 +23,7 @@ use super::common::{Classification, Date, EgressRule, LocalSecretReference, Volu
     printcolumn = r#"{"name": "Size", "type": "string", "jsonPath": ".spec.storage.size"}"#,
     printcolumn = r#"{"name": "Valid-Until", "type": "string", "jsonPath": ".spec.legal.validUntil"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a Dataset name is a DNS-1123 label of at most 56 characters (its import Job, `<name>-import`, is a label too)").field_path(".metadata.name")
+    validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a Dataset name is a DNS-1123 label of at most 56 characters (its import Job, `<name>-import`, is a label too)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DatasetSpec {

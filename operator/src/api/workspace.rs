@@ -26,7 +26,7 @@ use super::common::{EgressRule, VolumeSize, quantity_schema};
     printcolumn = r#"{"name": "Expires", "type": "string", "jsonPath": ".spec.expiresAt"}"#,
     printcolumn = r#"{"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
-    validation = Rule::new("self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.endsWith('-import')").message("a Workspace name is a DNS-1035 label of at most 52 characters (its StatefulSet's pods and labels derive from it) and does not end in -import (the suffix of dataset import objects)").field_path(".metadata.name")
+    validation = Rule::new("self.metadata.name.size() <= 52 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && !self.metadata.name.endsWith('-import')").message("metadata.name: a Workspace name is a DNS-1035 label of at most 52 characters (its StatefulSet's pods and labels derive from it) and does not end in -import (the suffix of dataset import objects)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {
