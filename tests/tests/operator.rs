@@ -15,7 +15,9 @@ use hygie::{
     bundle::Bundle,
 };
 use hygie_tests::{
-    cluster::{TestNamespace, client, delete_and_wait, install_crds, kubectl_with_input, wait_for},
+    cluster::{
+        TestNamespace, client, delete_and_wait, install_crds, kubectl, kubectl_with_input, wait_for,
+    },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
@@ -753,4 +755,212 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over() {
         "the standby took over:\n{}",
         standby.log()
     );
+}
+
+/// Waits until the workspace's StatefulSet asks for `count` replicas.
+async fn wait_replicas(scene: &Scene, count: i32, within: Duration) {
+    let statefulsets: Api<StatefulSet> = scene.api();
+    wait_for(
+        &statefulsets,
+        "study",
+        &format!("{count} replicas"),
+        within,
+        move |s: Option<&StatefulSet>| {
+            s.and_then(|s| s.spec.as_ref()).and_then(|s| s.replicas) == Some(count)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_when_lifted() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("exposure").await;
+    let _operator = Operator::start("exposure", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1);
+    let claims = scene.children::<PersistentVolumeClaim>().await;
+    let keys = scene.children::<Secret>().await;
+
+    // The platform team learns the operator is subject to the CLOUD Act after the fact.
+    let mut exposed = scene.profile.clone();
+    exposed.spec.sovereignty = Some(
+        serde_json::from_value(json!({"extraterritorialExposure": ["US-CLOUD-Act"]})).unwrap(),
+    );
+    apply(&[json_of(&exposed)]);
+    wait_replicas(&scene, 0, Duration::from_secs(60)).await;
+    scene.wait_phase(WorkspacePhase::Blocked).await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let compliant = condition(&workspace, "Compliant").unwrap();
+    assert!(
+        compliant.message.contains("HYG012") && compliant.message.contains("US-CLOUD-Act"),
+        "{}",
+        compliant.message
+    );
+    assert!(
+        scene
+            .event_reasons("study")
+            .await
+            .iter()
+            .any(|r| r == "WorkloadStopped")
+    );
+    assert_eq!(scene.children::<PersistentVolumeClaim>().await, claims);
+    assert_eq!(scene.children::<Secret>().await, keys, "keys are kept");
+
+    // Lifted: the workload comes back on its own.
+    apply(&[json_of(&scene.profile)]);
+    wait_replicas(&scene, 1, CONVERGE).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+}
+
+#[tokio::test]
+async fn a_shortened_authorisation_stops_the_workload_at_once() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("authorisation").await;
+    let _operator = Operator::start("authorisation", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1);
+
+    let mut ended = scene.dataset.clone();
+    ended.spec.legal.valid_until = "2025-01-31".parse().unwrap();
+    apply(&[json_of(&ended)]);
+    wait_replicas(&scene, 0, Duration::from_secs(60)).await;
+    scene.wait_phase(WorkspacePhase::Blocked).await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let compliant = condition(&workspace, "Compliant").unwrap();
+    assert!(
+        compliant.message.contains("HYG007") && compliant.message.contains("2025-01-31"),
+        "{}",
+        compliant.message
+    );
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await.len(),
+        2,
+        "volumes are kept"
+    );
+}
+
+#[tokio::test]
+async fn members_may_change_only_suspend_as_the_api_server_enforces() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("members").await;
+    let _operator = Operator::start("members", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    let bindings: Api<RoleBinding> = scene.api();
+    wait_for(
+        &bindings,
+        "study-owner",
+        "granted",
+        CONVERGE,
+        |b: Option<&RoleBinding>| b.is_some(),
+    )
+    .await;
+    let ns = scene.namespace.name.clone();
+    let patch = |identity: &[&str], body: &str| {
+        let mut args: Vec<&str> = identity.to_vec();
+        args.extend([
+            "-n",
+            &ns,
+            "patch",
+            "workspace",
+            "study",
+            "--type=merge",
+            "-p",
+            body,
+        ]);
+        kubectl(&args)
+    };
+    let alice = ["--as=alice@chu-exemple.fr"];
+    let egress = r#"{"spec":{"egress":[{"cidr":"10.30.0.0/24","ports":[{"port":22}]}]}}"#;
+
+    let suspend = patch(&alice, r#"{"spec":{"suspend":true}}"#);
+    assert!(suspend.success, "an Owner suspends: {}", suspend.stderr);
+    let widened = patch(&alice, egress);
+    assert!(!widened.success, "an Owner may not open egress");
+    assert!(
+        widened.stderr.contains("may change only spec.suspend")
+            && widened.stderr.contains("alice@chu-exemple.fr"),
+        "{}",
+        widened.stderr
+    );
+    let more = patch(
+        &alice,
+        r#"{"spec":{"members":[{"kind":"User","name":"alice@chu-exemple.fr","role":"Owner"},{"kind":"User","name":"eve","role":"Owner"}]}}"#,
+    );
+    assert!(!more.success, "an Owner may not add members");
+    // Membership by group counts, even for someone whose RBAC would allow anything.
+    let admin_in_group = patch(
+        &[
+            "--as=mallory",
+            "--as-group=analysts",
+            "--as-group=system:masters",
+        ],
+        egress,
+    );
+    assert!(!admin_in_group.success, "a member by group is a member");
+    // The platform team, who is no member, decides.
+    let platform = patch(&[], egress);
+    assert!(platform.success, "{}", platform.stderr);
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    assert!(workspace.spec.suspend);
+    assert_eq!(workspace.spec.egress[0].cidr, "10.30.0.0/24");
+}
+
+#[tokio::test]
+async fn foreground_deletion_of_a_retained_dataset_keeps_its_volume_and_key() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("foreground").await;
+    let _operator = Operator::start("foreground", LEASE, 3600);
+    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    let claim: PersistentVolumeClaim = scene.api().get("cohort-data").await.unwrap();
+    assert!(
+        claim.metadata.owner_references.is_none_or(|o| o.is_empty()),
+        "what Retain keeps has no owner to be collected with"
+    );
+    let datasets: Api<Dataset> = scene.api();
+    datasets
+        .delete("cohort", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    wait_for(
+        &datasets,
+        "cohort",
+        "deleted",
+        CONVERGE,
+        |d: Option<&Dataset>| d.is_none(),
+    )
+    .await;
+    // The garbage collector had every chance to act on what it could reach.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let claims: Api<PersistentVolumeClaim> = scene.api();
+    assert!(claims.get_opt("cohort-data").await.unwrap().is_some());
+    let secrets: Api<Secret> = scene.api();
+    assert!(secrets.get_opt("cohort-data-luks").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_workspace_expiring_past_the_last_timestamp_does_not_stop_the_others() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("poison").await;
+    let _operator = Operator::start("poison", LEASE, 3600);
+    let mut poison = scene.workspace.clone();
+    poison.metadata.name = Some("poison".into());
+    let mut poison = json_of(&poison);
+    poison["spec"]["expiresAt"] = json!("9999-12-31T00:00:00Z");
+    apply(&[json_of(&scene.profile), json_of(&scene.dataset), poison]);
+    apply(&[json_of(&scene.workspace)]);
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    let api: Api<Workspace> = scene.api();
+    wait_for(
+        &api,
+        "poison",
+        "reconciled",
+        CONVERGE,
+        |w: Option<&Workspace>| w.and_then(phase_of).is_some(),
+    )
+    .await;
 }

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::{
 };
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::common::{EgressRule, VolumeSize, quantity_schema};
 
@@ -57,7 +57,11 @@ pub struct WorkspaceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<EgressRule>,
     /// When the workspace stops by itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "far_future_is_never"
+    )]
     pub expires_at: Option<Time>,
     /// Stop the workload now, keeping volumes and keys; false resumes it. The one field a
     /// workspace Owner may change (enforced by the API server, see the admission policy).
@@ -67,6 +71,26 @@ pub struct WorkspaceSpec {
 
 fn default_port() -> i32 {
     8888
+}
+
+/// Reads `expiresAt` as the API server stores it. The API server accepts instants to the end
+/// of year 9999, a little past the last one a timestamp holds here: such an instant reads as
+/// that last one (in effect, never) instead of failing to decode, which would fail the whole
+/// list of workspaces and stop every one of them from being reconciled or expired.
+fn far_future_is_never<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Time>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    match text.parse::<jiff::Timestamp>() {
+        Ok(instant) => Ok(Some(Time(instant))),
+        Err(_) if text.starts_with("9999-") => Ok(Some(Time(jiff::Timestamp::MAX))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "expiresAt `{}` is not an RFC 3339 instant: {e}",
+            crate::policy::quote(&text)
+        ))),
+    }
 }
 
 /// A person or group and what they may do.
@@ -169,4 +193,31 @@ pub struct WorkspaceStatus {
     pub endpoint: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expires_at(text: &str) -> Result<Option<Time>, String> {
+        let json = serde_json::json!({
+            "hostingProfile": "p", "image": "i", "storage": {"size": "1Gi"}, "expiresAt": text
+        });
+        serde_json::from_value::<WorkspaceSpec>(json)
+            .map(|spec| spec.expires_at)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_expiry_past_the_last_representable_instant_reads_as_never() {
+        let never = expires_at("9999-12-31T00:00:00Z").unwrap().unwrap();
+        assert_eq!(never.0, jiff::Timestamp::MAX);
+        let soon = expires_at("2027-06-30T00:00:00Z").unwrap().unwrap();
+        assert_eq!(soon.0.to_string(), "2027-06-30T00:00:00Z");
+        let error = expires_at(&format!("tomorrow{}", "!".repeat(10_000))).unwrap_err();
+        assert!(
+            error.len() < 400,
+            "the value is quoted, not echoed: {error}"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::exit;
 use crate::{
@@ -99,6 +99,10 @@ async fn operate(args: RunArgs) -> Result<(), String> {
             tokio::select! {
                 () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds)) => Ok(()),
                 () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
+                () = drained(&mut stop) => {
+                    warn!("the controllers did not stop within {} s of the signal; stopping anyway", DRAIN.as_secs());
+                    Ok(())
+                }
             }
         }
         Ok(false) => Ok(()),
@@ -114,6 +118,16 @@ async fn operate(args: RunArgs) -> Result<(), String> {
 }
 
 /// Resolves when this replica no longer holds the lease.
+/// How long the controllers have, after the stop signal, to finish their reconciles.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Resolves `DRAIN` after the stop signal: the controllers stop by themselves on it, and this
+/// bounds how long a stuck watch or request can hold the process.
+async fn drained(stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>) {
+    stop.await;
+    tokio::time::sleep(DRAIN).await;
+}
+
 async fn lost(leading: &mut tokio::sync::watch::Receiver<bool>) {
     while *leading.borrow_and_update() {
         if leading.changed().await.is_err() {

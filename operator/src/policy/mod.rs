@@ -285,7 +285,7 @@ pub fn summary(violations: &[Violation]) -> String {
 
 /// At most a few dozen characters of a value, for messages: a crafted 50 MB value is not
 /// echoed whole into a log line, an Event or a terminal.
-pub(crate) fn quote(value: &str) -> String {
+pub fn quote(value: &str) -> String {
     const SHOWN: usize = 64;
     match value.char_indices().nth(SHOWN) {
         None => value.to_owned(),
