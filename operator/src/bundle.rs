@@ -19,6 +19,23 @@ use crate::{
 
 const API_VERSION: &str = "hygie.io/v1alpha1";
 
+/// The largest file read: a generated manifest of ten thousand workspaces is a tenth of it.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// How YAML is read. Merge keys (`<<`) are refused: `hygie check` and kubectl would resolve
+/// them differently, and a gate must judge what the cluster receives. A file may hold a
+/// generated manifest of many documents, while alias bombs stay bounded by the default alias
+/// limits.
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        merge_keys: serde_saphyr::options::MergeKeyPolicy::Error,
+        budget: serde_saphyr::budget! {
+            max_documents: 100_000,
+            max_nodes: 10_000_000,
+        },
+    }
+}
+
 /// The Hygie objects read from a set of files.
 #[derive(Clone, Debug, Default)]
 pub struct Bundle {
@@ -61,10 +78,10 @@ impl Bundle {
         let mut bundle = Bundle::default();
         let mut seen = BTreeSet::new();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|e| LoadError {
+            let text = read_regular_file(&file).map_err(|reason| LoadError {
                 file: file.clone(),
                 document: None,
-                reason: format!("cannot read: {e}"),
+                reason,
             })?;
             bundle.add_text(&file, &text, &mut seen)?;
         }
@@ -78,11 +95,12 @@ impl Bundle {
         text: &str,
         seen: &mut BTreeSet<ObjectKey>,
     ) -> Result<(), LoadError> {
-        let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| LoadError {
-            file: file.to_owned(),
-            document: None,
-            reason: format!("not valid YAML: {e}"),
-        })?;
+        let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
+            .map_err(|e| LoadError {
+                file: file.to_owned(),
+                document: None,
+                reason: brief(&format!("not valid YAML: {e}")),
+            })?;
         for (index, document) in documents.into_iter().enumerate() {
             if document.is_null() {
                 continue;
@@ -90,7 +108,7 @@ impl Bundle {
             let error = |reason: String| LoadError {
                 file: file.to_owned(),
                 document: Some(index + 1),
-                reason,
+                reason: brief(&reason),
             };
             let key = self.add_document(document).map_err(error)?;
             if !seen.insert(key.clone()) {
@@ -231,7 +249,11 @@ fn check_schema(kind: &str, schema: &Value, document: &Value) -> Result<(), Stri
                 .to_string()
                 .trim_start_matches('/')
                 .replace('/', ".");
-            format!("{}: {e}", if path.is_empty() { "." } else { &path })
+            let hint = match (e.instance().as_ref(), e.to_string().contains("\"string\"")) {
+                (Value::Bool(_), true) => " (YAML reads unquoted yes, no, on, off, y and n, NO among them, as booleans: quote the value)",
+                _ => "",
+            };
+            format!("{}: {}{hint}", if path.is_empty() { "." } else { &path }, brief(&e.to_string()))
         })
         .collect();
     match reasons.is_empty() {
@@ -269,6 +291,37 @@ fn check_cel(key: &ObjectKey, schema: &Value, document: &Value) -> Result<(), St
                 .collect();
             format!("{key}: {}", reasons.join("; "))
         })
+}
+
+/// At most a few hundred characters of an error, which may quote a crafted value.
+fn brief(text: &str) -> String {
+    const SHOWN: usize = 300;
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}... ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]: a FIFO would hang the gate and a link
+/// to a device would grow its memory without bound.
+fn read_regular_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !metadata.is_file() {
+        return Err("not a regular file (a device, a FIFO or a socket is never read)".into());
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "larger than {} MiB: split it",
+            MAX_FILE_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
 }
 
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {

@@ -183,6 +183,28 @@ fn malformed_input_exits_2_with_file_document_and_reason() {
 }
 
 #[test]
+fn only_regular_files_are_read() {
+    let dir = std::env::temp_dir().join(format!("hygie-special-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let zero = dir.join("zero.yaml");
+    let _ = std::fs::remove_file(&zero);
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let fifo = dir.join("fifo.yaml");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for special in [&zero, &fifo] {
+        let out = hygie(&["check", "-f", special.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn missing_files_and_empty_arguments_are_errors() {
     let out = hygie(&["check", "-f", "no/such/dir"]);
     assert_eq!(out.code, 2);
