@@ -5,7 +5,8 @@
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation, is_pinned_by_digest,
+    Findings, Inventory, Rule, Violation,
+    images::untrusted,
     names::check_dataset_name,
     network::{check_egress, destinations},
     profile::has_valid_hds,
@@ -82,13 +83,10 @@ pub fn check_dataset(
 
     if spec.source.as_ref().is_some_and(|s| s.s3.is_some()) {
         let images = &profile.spec.images;
-        let usable = images.importer.as_deref().is_some_and(|image| {
-            is_pinned_by_digest(image)
-                && images
-                    .allowed_registries
-                    .iter()
-                    .any(|p| image.starts_with(p.as_str()))
-        });
+        let usable = images
+            .importer
+            .as_deref()
+            .is_some_and(|image| untrusted(image, &images.allowed_registries).is_empty());
         if !usable {
             findings.add(
                 Rule::Importer,

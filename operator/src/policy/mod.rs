@@ -4,6 +4,7 @@
 
 mod dataset;
 mod eea;
+mod images;
 mod names;
 mod network;
 mod profile;
@@ -290,45 +291,6 @@ pub fn quote(value: &str) -> String {
     match value.char_indices().nth(SHOWN) {
         None => value.to_owned(),
         Some((end, _)) => format!("{}... ({} bytes)", &value[..end], value.len()),
-    }
-}
-
-/// Whether `image` ends with a sha256 digest: `@sha256:` and 64 lowercase hex digits.
-pub(crate) fn is_pinned_by_digest(image: &str) -> bool {
-    image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
-        !name.is_empty()
-            && digest.len() == 64
-            && digest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// Checks an image reference against HYG004: allowed registry prefix and digest pinning.
-pub(crate) fn check_image(findings: &mut Findings, field: &str, image: &str, allowed: &[String]) {
-    if !allowed
-        .iter()
-        .any(|prefix| image.starts_with(prefix.as_str()))
-    {
-        findings.add(
-            Rule::TrustedImage,
-            field,
-            format!(
-                "image `{image}` is not from an allowed registry; the hosting profile allows {}",
-                allowed
-                    .iter()
-                    .map(|p| format!("`{p}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-    }
-    if !is_pinned_by_digest(image) {
-        findings.add(
-            Rule::TrustedImage,
-            field,
-            format!("image `{image}` is not pinned by digest; use `name@sha256:<64 hex digits>`"),
-        );
     }
 }
 

@@ -2,7 +2,10 @@
 //! the importer image (HYG004) and certification dates (HYG009).
 
 use super::{
-    Findings, Rule, Violation, check_image, eea::is_eea_member, network::check_destinations,
+    Findings, Rule, Violation,
+    eea::is_eea_member,
+    images::{check_image, check_prefixes},
+    network::check_destinations,
     providers,
 };
 use crate::api::{HostingProfile, hosting_profile::EncryptionType};
@@ -63,6 +66,11 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
         );
     }
 
+    check_prefixes(
+        &mut findings,
+        "spec.images.allowedRegistries",
+        &spec.images.allowed_registries,
+    );
     if let Some(importer) = &spec.images.importer {
         check_image(
             &mut findings,

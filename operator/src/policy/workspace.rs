@@ -4,7 +4,8 @@
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation, check_image,
+    Findings, Inventory, Rule, Violation,
+    images::check_image,
     names::{check_members, check_workspace_name},
     network::{check_egress, destinations},
     profile::has_valid_hds,
