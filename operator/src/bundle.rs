@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::{
     api::{Dataset, HostingProfile, Workspace},
+    build::labels,
     policy::{Inventory, ObjectKey},
 };
 
@@ -85,7 +86,31 @@ impl Bundle {
             })?;
             bundle.add_text(&file, &text, &mut seen)?;
         }
+        bundle.inventory.managed_claims = bundle.claims();
         Ok(bundle)
+    }
+
+    /// The claims the bundle's datasets and workspaces would have Hygie create.
+    fn claims(&self) -> BTreeSet<(String, String)> {
+        let datasets = self
+            .inventory
+            .datasets
+            .keys()
+            .map(|(namespace, name)| (namespace.clone(), labels::dataset_claim_name(name)));
+        let workspaces = self.workspaces.iter().flat_map(|w| {
+            let namespace = w.namespace().unwrap_or_default();
+            let name = w.name_any();
+            let copies = w
+                .spec
+                .datasets
+                .iter()
+                .map(|m| labels::dataset_copy_claim_name(&name, &m.name));
+            std::iter::once(labels::home_claim_name(&name))
+                .chain(copies)
+                .map(move |claim| (namespace.clone(), claim))
+                .collect::<Vec<_>>()
+        });
+        datasets.chain(workspaces).collect()
     }
 
     /// Adds the documents of one file's text.

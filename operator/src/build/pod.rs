@@ -18,6 +18,8 @@ pub const RUN_AS: i64 = 10001;
 
 /// Scratch space at /tmp, since the root filesystem is read-only.
 pub const TMP_VOLUME: &str = "tmp";
+/// Where the writable scratch volume is mounted.
+pub const TMP: &str = "/tmp";
 
 /// A pod spec around `containers`, hardened and pinned to the profile's regions.
 pub fn hardened_pod(
@@ -80,7 +82,7 @@ fn harden(mut container: Container) -> Container {
     let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
     mounts.push(VolumeMount {
         name: TMP_VOLUME.into(),
-        mount_path: "/tmp".into(),
+        mount_path: TMP.into(),
         ..Default::default()
     });
     container

@@ -3,7 +3,11 @@
 //! deletion: refused while a workspace uses it; `Retain` leaves volume and key in place
 //! without owner; `Shred` deletes the key first, then the volume.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Instant,
+};
 
 use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::{
@@ -33,7 +37,7 @@ use crate::{
     },
     build::{
         Child, dataset_children,
-        labels::{Owner, import_name},
+        labels::{MANAGED_BY, MANAGER, Owner, import_name},
     },
     policy::{Inventory, check_dataset, check_profile, summary},
 };
@@ -55,6 +59,20 @@ pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<A
     .map_err(Error::from);
     context.metrics.reconciled("Dataset", started.elapsed());
     result
+}
+
+/// The claims Hygie manages in `namespace`, datasets' and workspaces' alike, from the caches.
+fn managed_claims(context: &Context, namespace: &str) -> BTreeSet<(String, String)> {
+    let managed = BTreeMap::from([(MANAGED_BY.to_owned(), MANAGER.to_owned())]);
+    [&context.dataset_children, &context.workspace_children]
+        .iter()
+        .flat_map(|children| {
+            children
+                .cache
+                .matching("PersistentVolumeClaim", namespace, &managed)
+        })
+        .filter_map(|meta| Some((namespace.to_owned(), meta.name?)))
+        .collect()
 }
 
 /// Takes the owner references off a retained dataset's key Secrets that still carry one (keys
@@ -100,6 +118,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     if let Some(profile) = &profile {
         inventory.add_profile((**profile).clone());
     }
+    inventory.managed_claims = managed_claims(context, &namespace);
     let mut violations = check_dataset(dataset, &inventory, now);
     if let Some(profile) = &profile {
         violations.extend(check_profile(profile, now));

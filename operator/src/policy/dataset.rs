@@ -10,6 +10,7 @@ use super::{
     names::check_dataset_name,
     network::{check_egress, destinations},
     profile::has_valid_hds,
+    resources::check_size,
     sovereignty::exposure,
 };
 use crate::api::{Dataset, hosting_profile::EncryptionType};
@@ -22,6 +23,28 @@ pub fn check_dataset(
     let mut findings = Findings::for_object(dataset);
     let spec = &dataset.spec;
     check_dataset_name(&mut findings, &dataset.name_any());
+    check_size(&mut findings, "spec.storage.size", &spec.storage.size);
+    if let Some(claim) = spec
+        .source
+        .as_ref()
+        .and_then(|s| s.persistent_volume_claim.as_ref())
+    {
+        let namespace = dataset.namespace().unwrap_or_default();
+        let own = crate::build::labels::dataset_claim_name(&dataset.name_any());
+        let managed = inventory
+            .managed_claims
+            .contains(&(namespace, claim.claim_name.clone()));
+        if managed && claim.claim_name != own {
+            findings.add(
+                Rule::Provenance,
+                "spec.source.persistentVolumeClaim.claimName",
+                format!(
+                    "`{}` is a claim Hygie manages (another dataset's volume or a workspace's home or copy): a dataset made from it would escape that data's classification, authorisation and retention",
+                    super::quote(&claim.claim_name)
+                ),
+            );
+        }
+    }
 
     if let Some(s3) = spec.source.as_ref().and_then(|s| s.s3.as_ref()) {
         let public = inventory

@@ -5,6 +5,7 @@
 mod dataset;
 mod eea;
 mod images;
+mod mounts;
 mod names;
 mod network;
 mod profile;
@@ -13,7 +14,10 @@ mod resources;
 pub mod sovereignty;
 mod workspace;
 
-use std::{collections::BTreeMap, fmt};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -55,10 +59,14 @@ pub enum Rule {
     Members,
     #[serde(rename = "HYG014")]
     Names,
+    #[serde(rename = "HYG015")]
+    Ingress,
+    #[serde(rename = "HYG016")]
+    Provenance,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 16] = [
         Rule::Residency,
         Rule::HdsCertified,
         Rule::Encryption,
@@ -73,6 +81,8 @@ impl Rule {
         Rule::Immunity,
         Rule::Members,
         Rule::Names,
+        Rule::Ingress,
+        Rule::Provenance,
     ];
 
     /// The stable id, such as `HYG005`.
@@ -92,13 +102,17 @@ impl Rule {
             Rule::Immunity => "HYG012",
             Rule::Members => "HYG013",
             Rule::Names => "HYG014",
+            Rule::Ingress => "HYG015",
+            Rule::Provenance => "HYG016",
         }
     }
 
     /// One line on what the rule demands, as in the rules table of the README.
     pub fn summary(self) -> &'static str {
         match self {
-            Rule::Residency => "residency.country is an EEA member state; regions is non-empty",
+            Rule::Residency => {
+                "residency.country is an EEA member state; regions are non-empty and, for a named provider, among its EEA regions; no toleration tolerates every taint"
+            }
             Rule::HdsCertified => {
                 "Identifying or Pseudonymised data needs a profile with an HDS certification valid today"
             }
@@ -115,14 +129,14 @@ impl Rule {
                 "a workspace on health data has expiresAt, not after any of its datasets' legal.validUntil"
             }
             Rule::DatasetBinding => {
-                "referenced datasets exist in the same namespace, use the same hostingProfile, and are not Expired"
+                "referenced datasets exist in the same namespace, use the same hostingProfile, are not Expired, are listed once and mounted at plain paths of their own (not over the home or /tmp)"
             }
             Rule::ProfileExists => "the referenced HostingProfile exists",
             Rule::CertificationDates => {
                 "certifications are within their validUntil date; a certification past it makes the profile not Ready"
             }
             Rule::Resources => {
-                "requests and limits are set for cpu and memory, and limits >= requests"
+                "requests and limits are set for cpu and memory, limits >= requests, and volume sizes are above zero"
             }
             Rule::Importer => {
                 "a dataset with an s3 source needs the profile's images.importer, pinned by digest and from an allowed registry"
@@ -132,6 +146,12 @@ impl Rule {
             }
             Rule::Members => {
                 "members are listed once, and are never system: users or groups (system:authenticated is every user)"
+            }
+            Rule::Ingress => {
+                "the profile's ingressFrom selects namespaces by at least one label: an empty selector is every namespace"
+            }
+            Rule::Provenance => {
+                "a dataset's persistentVolumeClaim source is not a claim Hygie manages (another dataset's volume, a workspace's home or copy)"
             }
             Rule::Names => {
                 "names leave every derived name valid: a Workspace is a DNS-1035 label of at most 52 characters not ending in -import, a Dataset a DNS-1123 label of at most 56"
@@ -234,6 +254,8 @@ impl Findings {
 pub struct Inventory {
     pub profiles: BTreeMap<String, HostingProfile>,
     pub datasets: BTreeMap<(String, String), Dataset>,
+    /// Claims Hygie manages, by namespace and name: what a dataset may not be cloned from.
+    pub managed_claims: BTreeSet<(String, String)>,
 }
 
 impl Inventory {

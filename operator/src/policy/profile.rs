@@ -46,6 +46,27 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
         }
     }
 
+    for (i, toleration) in spec.scheduling.tolerations.iter().enumerate() {
+        let wildcard = toleration.operator.as_deref() == Some("Exists")
+            && toleration.key.as_deref().is_none_or(str::is_empty);
+        if wildcard {
+            findings.add(
+                Rule::Residency,
+                format!("spec.scheduling.tolerations[{i}]"),
+                "operator Exists without a key tolerates every taint, those that keep other workloads off the certified nodes and health data off the others; name the taint",
+            );
+        }
+    }
+    if let Some(ingress) = &spec.network.ingress_from
+        && ingress.namespace_labels.is_empty()
+    {
+        findings.add(
+            Rule::Ingress,
+            "spec.network.ingressFrom.namespaceLabels",
+            "an empty selector is every namespace; name the ingress controller's namespace by a label, such as kubernetes.io/metadata.name",
+        );
+    }
+
     check_destinations(
         &mut findings,
         "spec.network.egressDestinations",

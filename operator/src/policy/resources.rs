@@ -1,5 +1,6 @@
 //! HYG010: a workspace pod without limits can starve the certified node pool, and one whose
-//! limits are below its requests is refused by the API server anyway.
+//! limits are below its requests is refused by the API server anyway; a volume of no bytes
+//! is a mistake the provider's driver reports late and obscurely.
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube_quantity::ParsedQuantity;
@@ -20,6 +21,21 @@ pub fn check_resources(findings: &mut Findings, resources: &WorkspaceResources) 
                 format!("the {resource} limit {limit_text} is below the request {request_text}"),
             );
         }
+    }
+}
+
+/// Checks that a volume size is above zero.
+pub fn check_size(findings: &mut Findings, field: &str, size: &Quantity) {
+    let positive = ParsedQuantity::try_from(size)
+        .ok()
+        .and_then(|q| q.to_bytes_i128())
+        .is_some_and(|bytes| bytes > 0);
+    if !positive {
+        findings.add(
+            Rule::Resources,
+            field,
+            format!("`{}` is not a size above zero", super::quote(&size.0)),
+        );
     }
 }
 

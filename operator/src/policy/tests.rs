@@ -368,3 +368,72 @@ fn every_rule_has_a_distinct_id_and_a_summary() {
         assert!(!rule.summary().is_empty());
     }
 }
+
+#[test]
+fn hyg001_a_toleration_of_every_taint_is_refused() {
+    let mut p = profile();
+    p.spec.scheduling.tolerations = vec![
+        serde_json::from_value(serde_json::json!({"operator": "Exists"})).unwrap(),
+        serde_json::from_value(serde_json::json!(
+            {"key": "dedicated", "operator": "Equal", "value": "health-data", "effect": "NoSchedule"}
+        ))
+        .unwrap(),
+    ];
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG001 spec.scheduling.tolerations[0]"]
+    );
+}
+
+#[test]
+fn hyg001_regions_of_a_named_provider_are_its_eea_regions() {
+    let mut p = profile();
+    p.spec.residency.regions = vec!["GRA9".into(), "BHS5".into()];
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG001 spec.residency.regions[1]"]
+    );
+}
+
+#[test]
+fn hyg010_volumes_have_a_size() {
+    let inv = inventory(profile(), vec![dataset()]);
+    let mut ws = workspace();
+    ws.spec.storage.size = k8s_openapi::apimachinery::pkg::api::resource::Quantity("0".into());
+    assert_eq!(check(&inv, &[ws]), ["HYG010 spec.storage.size"]);
+}
+
+#[test]
+fn hyg015_ingress_from_every_namespace_is_refused() {
+    let mut p = profile();
+    p.spec
+        .network
+        .ingress_from
+        .as_mut()
+        .unwrap()
+        .namespace_labels
+        .clear();
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG015 spec.network.ingressFrom.namespaceLabels"]
+    );
+}
+
+#[test]
+fn hyg016_a_dataset_is_never_cloned_from_a_managed_claim() {
+    let mut ds = dataset();
+    ds.spec.source = Some(
+        serde_json::from_value(serde_json::json!(
+            {"persistentVolumeClaim": {"claimName": "study-home"}}
+        ))
+        .unwrap(),
+    );
+    let mut inv = inventory(profile(), vec![ds.clone()]);
+    assert!(check(&inv, &[]).is_empty(), "an outside claim is a source");
+    inv.managed_claims
+        .insert(("research".into(), "study-home".into()));
+    assert_eq!(
+        check(&inv, &[]),
+        ["HYG016 spec.source.persistentVolumeClaim.claimName"]
+    );
+}

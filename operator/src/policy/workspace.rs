@@ -6,10 +6,11 @@ use kube::ResourceExt;
 use super::{
     Findings, Inventory, Rule, Violation,
     images::check_image,
+    mounts::check_mounts,
     names::{check_members, check_workspace_name},
     network::{check_egress, destinations},
     profile::has_valid_hds,
-    resources::check_resources,
+    resources::{check_resources, check_size},
     sovereignty::exposure,
 };
 use crate::api::{Dataset, Workspace};
@@ -31,6 +32,8 @@ pub fn check_workspace(
         .unwrap_or_default();
     check_egress(&mut findings, "spec.egress", &spec.egress, &public);
     check_resources(&mut findings, &spec.resources);
+    check_size(&mut findings, "spec.storage.size", &spec.storage.size);
+    check_mounts(&mut findings, &spec.datasets);
 
     let datasets: Vec<(usize, &Dataset)> = spec
         .datasets
