@@ -111,7 +111,7 @@ start kube-controller-manager \
   --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 0 \
   --leader-elect=false --use-service-account-credentials=false \
-  --controllers garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,serviceaccount-controller,statefulset-controller,job-controller \
+  --controllers garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller \
   --concurrent-gc-syncs 5
 
 kubeconfig "$KUBECONFIG_PATH" admin

@@ -223,3 +223,31 @@ where
         .unwrap_or_else(|e| panic!("cannot delete {name}: {e}"));
     wait_for(api, name, "deleted", timeout, |o: Option<&K>| o.is_none()).await;
 }
+
+/// Binds a new PersistentVolume with reclaim policy Retain to the claim `namespace/claim`, as a
+/// provisioner and the volume binder would, and returns its name.
+pub async fn bind_a_retained_volume(client: &Client, namespace: &str, claim: &str) -> String {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    use kube::api::{Patch, PatchParams};
+    let name = format!("pv-{namespace}-{claim}");
+    let volume: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "csi": {"driver": "csi.example.fr", "volumeHandle": name},
+            "claimRef": {"namespace": namespace, "name": claim},
+        },
+    }))
+    .unwrap();
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    volumes.create(&Default::default(), &volume).await.unwrap();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let bind = Patch::Merge(serde_json::json!({"spec": {"volumeName": name}}));
+    claims
+        .patch(claim, &PatchParams::default(), &bind)
+        .await
+        .unwrap();
+    name
+}

@@ -16,14 +16,15 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{
-        TestNamespace, client, delete_and_wait, install_crds, kubectl, kubectl_with_input, wait_for,
+        TestNamespace, bind_a_retained_volume, client, delete_and_wait, install_crds, kubectl,
+        kubectl_with_input, wait_for,
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{Event, PersistentVolumeClaim, Pod, Secret},
+    core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret},
     networking::v1::NetworkPolicy,
     rbac::v1::{Role, RoleBinding},
 };
@@ -592,8 +593,15 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     let _operator = Operator::start("shred", LEASE, 3600);
     apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    // A disk bound to the claim, from a StorageClass that would keep it (reclaimPolicy Retain).
+    let volume = bind_a_retained_volume(&scene.client, &scene.namespace.name, "cohort-data").await;
     let datasets: Api<Dataset> = scene.api();
     delete_and_wait(&datasets, "cohort", CONVERGE).await;
+    let volumes: Api<PersistentVolume> = Api::all(scene.client.clone());
+    assert!(
+        volumes.get_opt(&volume).await.unwrap().is_none(),
+        "the PersistentVolume is gone before the dataset is"
+    );
     assert!(
         scene
             .api::<Secret>()

@@ -7,7 +7,10 @@ use std::{collections::BTreeSet, time::Duration};
 
 use hygie::{api::Dataset, bundle::Bundle};
 use hygie_tests::{
-    cluster::{TestNamespace, client, delete_and_wait, install_crds, kubectl_with_input, wait_for},
+    cluster::{
+        TestNamespace, bind_a_retained_volume, client, delete_and_wait, install_crds,
+        kubectl_with_input, wait_for,
+    },
     operator::{OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
 };
@@ -192,6 +195,7 @@ async fn every_right_the_chart_grants_is_used() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    bind_a_retained_volume(&client, &namespace.name, "cohort-data").await;
     delete_and_wait(&workspaces, "study", Duration::from_secs(60)).await;
     for name in ["cohort", "kept"] {
         delete_and_wait(&datasets, name, Duration::from_secs(60)).await;

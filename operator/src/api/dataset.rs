@@ -148,6 +148,10 @@ pub struct DatasetStatus {
     pub phase: Option<DatasetPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_name: Option<String>,
+    /// The PersistentVolume behind the claim, recorded when the dataset is shredded: it is
+    /// deleted with its disk, and the dataset is gone only once it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_name: Option<String>,
     /// Bytes copied by the import Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_bytes: Option<i64>,

@@ -9,10 +9,13 @@ use std::{
     time::Instant,
 };
 
-use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+use k8s_openapi::api::{
+    batch::v1::Job,
+    core::v1::{PersistentVolume, PersistentVolumeClaim, Pod},
+};
 use kube::{
     Api, ResourceExt,
-    api::ListParams,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
@@ -73,6 +76,68 @@ fn managed_claims(context: &Context, namespace: &str) -> BTreeSet<(String, Strin
         })
         .filter_map(|meta| Some((namespace.to_owned(), meta.name?)))
         .collect()
+}
+
+/// The PersistentVolume behind the dataset's claim: read from the claim while it exists, and
+/// remembered in the status, so that it is still known once the claim is gone.
+async fn volume_behind(
+    dataset: &Dataset,
+    context: &Context,
+    api: &Api<Dataset>,
+    namespace: &str,
+) -> Result<Option<String>> {
+    let current = dataset.status.clone().unwrap_or_default();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(context.client.clone(), namespace);
+    let claim = claims
+        .get_opt(&crate::build::labels::dataset_claim_name(
+            &dataset.name_any(),
+        ))
+        .await?;
+    let bound = claim
+        .and_then(|c| c.spec)
+        .and_then(|s| s.volume_name)
+        .filter(|v| !v.is_empty());
+    match bound {
+        Some(volume) if current.persistent_volume_name.as_ref() != Some(&volume) => {
+            let status = DatasetStatus {
+                persistent_volume_name: Some(volume.clone()),
+                ..current.clone()
+            };
+            status::write(api, dataset, Some(&current), status).await?;
+            Ok(Some(volume))
+        }
+        Some(volume) => Ok(Some(volume)),
+        None => Ok(current.persistent_volume_name),
+    }
+}
+
+/// Makes sure deleting `volume` deletes its disk, whatever the StorageClass's reclaim policy
+/// (a `Retain` class would keep the disk, readable under provider-managed encryption), and
+/// deletes it; the volume stays until its claim is gone. Returns it while it exists.
+async fn delete_with_its_disk(context: &Context, volume: &str) -> Result<Vec<String>> {
+    let volumes: Api<PersistentVolume> = Api::all(context.client.clone());
+    let Some(existing) = volumes.get_opt(volume).await? else {
+        return Ok(Vec::new());
+    };
+    let policy = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_reclaim_policy.as_deref());
+    if policy != Some("Delete") {
+        let patch =
+            Patch::Merge(serde_json::json!({"spec": {"persistentVolumeReclaimPolicy": "Delete"}}));
+        volumes
+            .patch(volume, &PatchParams::default(), &patch)
+            .await?;
+    }
+    if existing.metadata.deletion_timestamp.is_none() {
+        match volumes.delete(volume, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(vec![format!("PersistentVolume/{volume}")])
 }
 
 /// Takes the owner references off a retained dataset's key Secrets that still carry one (keys
@@ -463,20 +528,28 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                 .await;
                 return Err(Error::StillDeleting(keys.join(", ")));
             }
-            let volumes = children
-                .remove_kinds(owner, &uid(dataset), &namespace, &["PersistentVolumeClaim"])
-                .await?;
-            if !volumes.is_empty() {
-                return Err(Error::StillDeleting(volumes.join(", ")));
+            let volume = volume_behind(dataset, context, api, &namespace).await?;
+            let mut remaining = Vec::new();
+            if let Some(volume) = &volume {
+                remaining.extend(delete_with_its_disk(context, volume).await?);
             }
-            publish(
-                context,
-                dataset,
-                normal(),
-                "Shredded",
-                "the key was deleted, then the volume",
-            )
-            .await;
+            remaining.extend(
+                children
+                    .remove_kinds(owner, &uid(dataset), &namespace, &["PersistentVolumeClaim"])
+                    .await?,
+            );
+            if !remaining.is_empty() {
+                return Err(Error::StillDeleting(remaining.join(", ")));
+            }
+            let note = match &volume {
+                Some(volume) => format!(
+                    "the key was deleted, then the claim and PersistentVolume {volume}, set to be deleted with its disk"
+                ),
+                None => {
+                    "the key was deleted, then the claim, which no volume had been bound to".into()
+                }
+            };
+            publish(context, dataset, normal(), "Shredded", note).await;
         }
     }
     context
