@@ -972,3 +972,38 @@ async fn a_workspace_expiring_past_the_last_timestamp_does_not_stop_the_others()
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_object_of_a_childs_name_that_hygie_did_not_create_is_never_adopted() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("adopt").await;
+    let _operator = Operator::start("adopt", LEASE, 3600);
+    let claims: Api<PersistentVolumeClaim> = scene.api();
+    let theirs: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "study-home"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .unwrap();
+    claims.create(&Default::default(), &theirs).await.unwrap();
+    scene.apply_all();
+    scene
+        .wait_workspace("Stalled on the name", |w| {
+            condition(w, "Stalled").is_some_and(|c| c.reason == "NameTakenByAnotherObject")
+        })
+        .await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let stalled = condition(&workspace, "Stalled").unwrap();
+    assert!(
+        stalled.message.contains("PersistentVolumeClaim/study-home"),
+        "{}",
+        stalled.message
+    );
+    let claim = claims.get("study-home").await.unwrap();
+    assert!(claim.metadata.owner_references.is_none(), "not adopted");
+    assert!(claim.metadata.labels.is_none(), "not relabelled");
+    assert_eq!(
+        claim.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0,
+        "1Gi",
+        "not resized"
+    );
+}

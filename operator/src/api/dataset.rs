@@ -158,7 +158,9 @@ pub struct DatasetStatus {
     /// Checksum of the imported content, as the import Job reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_checksum: Option<String>,
+    /// Conditions, one per type; `Reconciling` and `Stalled` as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

@@ -279,7 +279,9 @@ pub struct IngressSource {
 pub struct HostingProfileStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Conditions, one per type; `Reconciling` and `Stalled` as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The earliest end date among the HDS certifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -191,7 +191,9 @@ pub struct WorkspaceStatus {
     /// In-cluster address of the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Conditions, one per type; `Reconciling` and `Stalled` as kstatus reads them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

@@ -81,6 +81,17 @@ pub fn owner_uid(meta: &ObjectMeta) -> Option<&str> {
     annotated.or(controller).map(String::as_str)
 }
 
+/// Refuses an object found under a child's name that Hygie did not create for this owner.
+fn check_foreign(kind: &str, found: &ObjectMeta, ours: Option<&str>) -> Result<()> {
+    match owner_uid(found) {
+        None => Err(Error::NotOurs(format!(
+            "{kind}/{} exists and was not created by Hygie",
+            found.name.as_deref().unwrap_or_default()
+        ))),
+        Some(_) => check_owner(kind, found, ours),
+    }
+}
+
 /// Refuses to touch `existing` if it belongs to another object than `owner_uid`: Hygie never
 /// adopts, overwrites or deletes an object it did not create for this owner.
 fn check_owner(kind: &str, existing: &ObjectMeta, ours: Option<&str>) -> Result<()> {
@@ -171,6 +182,15 @@ impl Applier {
         {
             return Ok(false);
         }
+        if existing.is_none() {
+            // Not among Hygie's children: a forced apply would adopt an object of that name.
+            let found = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
+                api.get_metadata_opt(name).await?.map(|o| o.metadata)
+            });
+            if let Some(found) = found {
+                check_foreign(child.kind(), &found, owner_uid(child.meta()))?;
+            }
+        }
         let params = PatchParams::apply(self.manager).force();
         let meta: ObjectMeta = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
             let patch = Patch::Apply(child.to_json());
@@ -208,7 +228,16 @@ impl Applier {
             .await
         {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                // Made a moment ago by this owner, or someone else's Secret of that name.
+                let name = secret.metadata.name.as_deref().unwrap_or_default();
+                match secrets.get_metadata_opt(name).await? {
+                    Some(found) => {
+                        check_foreign("Secret", &found.metadata, owner_uid(&secret.metadata))
+                    }
+                    None => Ok(()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }

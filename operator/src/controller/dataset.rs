@@ -27,8 +27,8 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
-    requeue_at,
-    status::{self, Observed},
+    requeue_at, settle,
+    status::{self, Observed, RECONCILING, STALLED},
     uid,
 };
 use crate::{
@@ -52,7 +52,7 @@ pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<A
         context.client.clone(),
         &dataset.namespace().unwrap_or_default(),
     );
-    let result = finalizer(&api, DATASET_FINALIZER, dataset, |event| async {
+    let result = finalizer(&api, DATASET_FINALIZER, dataset.clone(), |event| async {
         match event {
             finalizer::Event::Apply(dataset) => apply(&dataset, &context, &api).await,
             finalizer::Event::Cleanup(dataset) => cleanup(&dataset, &context, &api).await,
@@ -60,8 +60,35 @@ pub async fn reconcile(dataset: Arc<Dataset>, context: Arc<Context>) -> Result<A
     })
     .await
     .map_err(Error::from);
+    settle(
+        &*dataset,
+        &context,
+        &result,
+        stall(&dataset, &context, &api, &result),
+    )
+    .await;
     context.metrics.reconciled("Dataset", started.elapsed());
     result
+}
+
+/// Says in the status that a permanent error stops the dataset from converging.
+async fn stall(
+    dataset: &Dataset,
+    context: &Context,
+    api: &Api<Dataset>,
+    result: &Result<Action>,
+) -> Result<bool> {
+    let Err(error) = result else {
+        return Ok(false);
+    };
+    let message = error.to_string();
+    let current = dataset.status.clone().unwrap_or_default();
+    let observed = vec![
+        Observed::new(READY, false, STALLED, message.clone()),
+        Observed::new(STALLED, true, error.reason(), message),
+    ];
+    let status = with_conditions(dataset, &current, observed, jiff::Timestamp::now());
+    write(dataset, context, api, status).await
 }
 
 /// The claims Hygie manages in `namespace`, datasets' and workspaces' alike, from the caches.
@@ -199,6 +226,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
                 "the dataset breaks a rule; nothing was created or changed",
             ),
             Observed::new(COMPLIANT, false, RULES_VIOLATED, message.clone()),
+            Observed::new(STALLED, true, RULES_VIOLATED, message.clone()),
         ];
         let phase = current
             .phase
@@ -224,6 +252,7 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
             let observed = vec![
                 Observed::new(READY, false, "Waiting", format!("waiting for {what}")),
                 Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
+                Observed::new(RECONCILING, true, "Waiting", format!("waiting for {what}")),
             ];
             let status = DatasetStatus {
                 phase: Some(DatasetPhase::Pending),
@@ -267,6 +296,19 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
         import_progress(dataset, context, &current).await?
     };
     let encrypted = profile.spec.storage.encryption.kind != EncryptionType::None;
+    let progress = match import.phase {
+        DatasetPhase::Pending | DatasetPhase::Importing => Some(RECONCILING),
+        DatasetPhase::Failed => Some(STALLED),
+        DatasetPhase::Ready | DatasetPhase::Expired => None,
+    };
+    let progress = progress.map(|type_| {
+        Observed::new(
+            type_,
+            true,
+            phase_reason(import.phase),
+            phase_message(import.phase, dataset),
+        )
+    });
     let observed = vec![
         Observed::new(
             READY,
@@ -288,7 +330,10 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
                 profile.spec.storage.storage_class_name
             ),
         ),
-    ];
+    ]
+    .into_iter()
+    .chain(progress)
+    .collect();
     let status = DatasetStatus {
         phase: Some(import.phase),
         volume_claim_name: Some(crate::build::labels::dataset_claim_name(&name)),

@@ -46,11 +46,34 @@ impl Error {
         }
     }
 
+    /// Whether this is an expected wait (a key, a deletion, a user of the dataset), not a
+    /// failure: it is retried without being counted as an error.
+    pub fn is_wait(&self) -> bool {
+        matches!(self.category(), "waiting" | "deleting" | "in_use")
+    }
+
+    /// Whether trying again cannot help until something changes: the API server refused the
+    /// request as invalid or forbidden, or the object belongs to another owner. The object is
+    /// marked Stalled and retried with a growing delay.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self.category(), "invalid" | "forbidden" | "not_ours")
+    }
+
+    /// The reason of the `Stalled` condition a permanent error sets.
+    pub fn reason(&self) -> &'static str {
+        match self.category() {
+            "invalid" => "RefusedAsInvalid",
+            "forbidden" => "Forbidden",
+            "not_ours" => "NameTakenByAnotherObject",
+            _ => "Failed",
+        }
+    }
+
     /// How long to wait before trying again.
     pub fn retry_after(&self) -> Duration {
         match self.category() {
             "deleting" | "waiting" => Duration::from_secs(2),
-            "in_use" | "not_ours" => Duration::from_secs(30),
+            "in_use" => Duration::from_secs(30),
             _ => Duration::from_secs(10),
         }
     }

@@ -62,6 +62,8 @@ pub struct Context {
     pub dataset_children: Applier,
     /// How often an object is reconciled when nothing happens, to re-evaluate dates.
     pub resync: Duration,
+    /// Failures in a row, for the backoff of permanent errors.
+    pub failures: Failures,
 }
 
 /// Buffer of the shared watch streams, per subscriber.
@@ -155,6 +157,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
         dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
         resync,
+        failures: Failures::default(),
     });
 
     info!("controllers starting");
@@ -254,13 +257,52 @@ fn error_policy<K: Resource<DynamicType = ()>>(
     context: Arc<Context>,
 ) -> Action {
     let kind = K::kind(&());
-    context.metrics.failed(&kind, error.category());
-    if matches!(error, Error::Waiting(_) | Error::StillDeleting(_)) {
+    if error.is_wait() {
         info!(kind = %kind, error = %error, "not yet");
         return Action::requeue(error.retry_after());
     }
-    warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category(), error = %error, "reconcile failed");
-    Action::requeue(error.retry_after())
+    context.metrics.failed(&kind, error.category());
+    let failures = context.failures.record(&key_of(&*object));
+    let delay = match error.is_permanent() {
+        true => backoff(failures),
+        false => error.retry_after(),
+    };
+    warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// 10 s, doubling with each failure in a row, at most 10 minutes: a refusal that only a change
+/// can lift is not retried every 10 s.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(6);
+    Duration::from_secs(10 << doublings).min(Duration::from_secs(600))
+}
+
+/// `Kind/namespace/name` of an object, as failures are counted.
+fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Failures in a row, per object; a reconcile that succeeds forgets them.
+#[derive(Default)]
+pub struct Failures(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl Failures {
+    fn record(&self, key: &str) -> u32 {
+        let mut counts = self.0.lock().expect("not poisoned");
+        let count = counts.entry(key.to_owned()).or_default();
+        *count += 1;
+        *count
+    }
+
+    fn forget<K: Resource<DynamicType = ()>>(&self, object: &K) {
+        self.0.lock().expect("not poisoned").remove(&key_of(object));
+    }
 }
 
 /// How long a reconcile waits for the child caches' first list.
@@ -272,6 +314,24 @@ async fn children_listed(children: &Applier) -> Result<(), Error> {
     match children.cache.wait_until_ready(CACHE_WAIT).await {
         true => Ok(()),
         false => Err(Error::Waiting("the first list of child objects".into())),
+    }
+}
+
+/// After a reconcile: a success forgets past failures; a permanent error is said in the
+/// object's status as `Stalled` by `stall`.
+async fn settle<K, F>(object: &K, context: &Context, result: &Result<Action, Error>, stall: F)
+where
+    K: Resource<DynamicType = ()>,
+    F: std::future::Future<Output = Result<bool, Error>>,
+{
+    match result {
+        Ok(_) => context.failures.forget(object),
+        Err(error) if error.is_permanent() => {
+            if let Err(e) = stall.await {
+                warn!(error = %e, "the Stalled condition could not be written");
+            }
+        }
+        Err(_) => {}
     }
 }
 

@@ -10,7 +10,7 @@ use super::{
     error::Result,
     events::{normal, publish, warning},
     requeue_at,
-    status::{self, Observed},
+    status::{self, Observed, STALLED},
 };
 use crate::{
     api::{HostingProfile, conditions::*, hosting_profile::HostingProfileStatus},
@@ -55,6 +55,7 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
         true => ("Usable", "the profile can host workloads".to_owned()),
         false => (RULES_VIOLATED, violations),
     };
+    let stalled = (!ready).then(|| Observed::new(STALLED, true, RULES_VIOLATED, message.clone()));
     let observed = vec![
         Observed::new(READY, ready, reason, message.clone()),
         Observed::new(
@@ -71,7 +72,10 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
                 expired.join("; ")
             },
         ),
-    ];
+    ]
+    .into_iter()
+    .chain(stalled)
+    .collect();
     let current = profile.status.as_ref();
     let generation = profile.metadata.generation;
     let old_conditions = current.map(|s| s.conditions.as_slice()).unwrap_or_default();

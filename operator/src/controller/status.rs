@@ -1,6 +1,12 @@
 //! Conditions and status writes. A status is written only when something other than
 //! timestamps changed: a condition keeps its lastTransitionTime while its status stays the
-//! same, so an unchanged status compares equal and is not written.
+//! same, so an unchanged status compares equal and is not written. It is written by
+//! server-side apply, as one field manager: a field or condition no longer observed is
+//! removed, not left behind by a merge.
+//!
+//! Besides each kind's own conditions, the ones GitOps tools read (kstatus): `Reconciling`
+//! while Hygie works toward the spec, `Stalled` when it cannot get there without a change.
+//! Both are present only while True, as kstatus expects of abnormal-true conditions.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{
@@ -66,18 +72,34 @@ pub fn merge(
         .collect()
 }
 
+/// The field manager of every status Hygie writes.
+const STATUS_MANAGER: &str = "hygie-status";
+
+/// kstatus: Hygie is working toward the spec.
+pub const RECONCILING: &str = "Reconciling";
+/// kstatus: Hygie cannot reach the spec without a change to it or to what it refers to.
+pub const STALLED: &str = "Stalled";
+
 /// Writes `status` unless it equals `current`. Returns whether it wrote.
 pub async fn write<K, S>(api: &Api<K>, object: &K, current: Option<&S>, status: S) -> Result<bool>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize + PartialEq,
 {
     if current == Some(&status) {
         return Ok(false);
     }
-    let patch = Patch::Merge(serde_json::json!({ "status": status }));
-    api.patch_status(&object.name_any(), &PatchParams::default(), &patch)
-        .await?;
+    let patch = Patch::Apply(serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    }));
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &patch,
+    )
+    .await?;
     Ok(true)
 }
 

@@ -24,8 +24,8 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
-    requeue_at,
-    status::{self, Observed},
+    requeue_at, settle,
+    status::{self, Observed, RECONCILING, STALLED},
     uid,
 };
 use crate::{
@@ -51,16 +51,59 @@ pub async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Resu
         context.client.clone(),
         &workspace.namespace().unwrap_or_default(),
     );
-    let result = finalizer(&api, WORKSPACE_FINALIZER, workspace, |event| async {
-        match event {
-            finalizer::Event::Apply(workspace) => apply(&workspace, &context, &api).await,
-            finalizer::Event::Cleanup(workspace) => cleanup(&workspace, &context).await,
-        }
-    })
+    let result = finalizer(
+        &api,
+        WORKSPACE_FINALIZER,
+        workspace.clone(),
+        |event| async {
+            match event {
+                finalizer::Event::Apply(workspace) => apply(&workspace, &context, &api).await,
+                finalizer::Event::Cleanup(workspace) => cleanup(&workspace, &context).await,
+            }
+        },
+    )
     .await
     .map_err(Error::from);
+    settle(
+        &*workspace,
+        &context,
+        &result,
+        stall(&workspace, &context, &api, &result),
+    )
+    .await;
     context.metrics.reconciled("Workspace", started.elapsed());
     result
+}
+
+/// Says in the status that a permanent error stops the workspace from converging.
+async fn stall(
+    workspace: &Workspace,
+    context: &Context,
+    api: &Api<Workspace>,
+    result: &Result<Action>,
+) -> Result<bool> {
+    let Err(error) = result else {
+        return Ok(false);
+    };
+    let message = error.to_string();
+    let phase = workspace
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .unwrap_or(WorkspacePhase::Pending);
+    let observed = vec![
+        Observed::new(READY, false, STALLED, message.clone()),
+        Observed::new(STALLED, true, error.reason(), message),
+    ];
+    write_status(
+        workspace,
+        context,
+        api,
+        phase,
+        observed,
+        jiff::Timestamp::now(),
+    )
+    .await
 }
 
 /// The profile and datasets this workspace refers to, from the watched stores.
@@ -425,6 +468,26 @@ async fn write_status(
     let current = workspace.status.as_ref();
     let generation = workspace.metadata.generation;
     let old_conditions = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let mut observed = observed;
+    let stalled = observed.iter().any(|o| o.type_ == STALLED);
+    match phase {
+        _ if stalled => {}
+        WorkspacePhase::Pending | WorkspacePhase::Provisioning => observed.push(Observed::new(
+            RECONCILING,
+            true,
+            phase_reason(phase),
+            phase_message(phase, workspace),
+        )),
+        WorkspacePhase::Blocked => {
+            let why = observed
+                .iter()
+                .find(|o| o.type_ == COMPLIANT)
+                .map(|o| o.message.clone())
+                .unwrap_or_default();
+            observed.push(Observed::new(STALLED, true, RULES_VIOLATED, why));
+        }
+        WorkspacePhase::Ready | WorkspacePhase::Suspended | WorkspacePhase::Expired => {}
+    }
     let new = WorkspaceStatus {
         observed_generation: generation,
         phase: Some(phase),
