@@ -1,5 +1,6 @@
 -- Argo CD health of a Hygie object (HostingProfile, Dataset or Workspace), read from what the
--- operator writes: observedGeneration, the Ready and Compliant conditions, and the phase.
+-- operator writes: observedGeneration, the kstatus conditions (Stalled, Reconciling), the Ready
+-- and Compliant conditions, and the phase.
 local hs = {status = "Progressing", message = "waiting for Hygie to reconcile"}
 if obj.status == nil then
   return hs
@@ -12,7 +13,8 @@ end
 local ready = nil
 if obj.status.conditions ~= nil then
   for _, condition in ipairs(obj.status.conditions) do
-    if condition.type == "Compliant" and condition.status == "False" then
+    if (condition.type == "Stalled" and condition.status == "True")
+        or (condition.type == "Compliant" and condition.status == "False") then
       hs.status = "Degraded"
       hs.message = condition.message
       return hs

@@ -44,6 +44,10 @@ def workspace(phase=None, conditions=(), generation=1, observed=1):
     (workspace("Expired", [("Ready", "False", "Expired", "expired")]), "Degraded"),
     (workspace(None, [("Ready", "False", "RulesViolated", "HYG009 HostingProfile/p ...")]), "Degraded"),
     (workspace(None, [("Ready", "True", "Usable", "the profile can host workloads")]), "Healthy"),
+    (workspace("Pending", [("Ready", "False", "Stalled", "Secret/x exists and was not created by Hygie"),
+                           ("Stalled", "True", "NameTakenByAnotherObject", "Secret/x exists")]), "Degraded"),
+    (workspace("Pending", [("Ready", "False", "Waiting", "waiting for Dataset `a` to be Ready"),
+                           ("Reconciling", "True", "Waiting", "waiting")]), "Progressing"),
 ])
 def test_health_follows_status(obj, expected):
     status, message = health(obj)

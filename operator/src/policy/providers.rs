@@ -35,7 +35,7 @@ const OVHCLOUD: ProviderFacts = ProviderFacts {
         "GRA11",
         "SBG5",
         "SBG7",
-        "RBX-A",
+        "EU-WEST-RBX",
         "DE1",
         "WAW1",
         "EU-WEST-PAR",
