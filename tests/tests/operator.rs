@@ -186,6 +186,18 @@ impl Scene {
             .unwrap();
     }
 
+    /// Marks the workspace's claims Bound, as the volume binder would.
+    async fn mark_claims_bound(&self) {
+        let claims: Api<PersistentVolumeClaim> = self.api();
+        for name in self.children::<PersistentVolumeClaim>().await {
+            let bound = json!({"status": {"phase": "Bound"}});
+            claims
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(bound))
+                .await
+                .unwrap();
+        }
+    }
+
     /// Marks the workspace pod Running and Ready, as a kubelet would.
     async fn mark_pod_ready(&self) {
         let pods: Api<Pod> = self.api();
@@ -293,8 +305,21 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     let copy: PersistentVolumeClaim = scene.api().get("study-ds-cohort-3ef84d6045").await.unwrap();
     assert_eq!(copy.spec.unwrap().data_source.unwrap().name, "cohort-data");
 
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let bound = condition(&workspace, "DatasetsBound").unwrap();
+    assert_eq!(
+        (bound.status.as_str(), bound.reason.as_str()),
+        ("False", "WaitingForBinding"),
+        "observed, not assumed"
+    );
+    scene.mark_claims_bound().await;
     scene.mark_pod_ready().await;
     scene.wait_phase(WorkspacePhase::Ready).await;
+    scene
+        .wait_workspace("copies bound", |w| {
+            condition(w, "DatasetsBound").is_some_and(|c| c.status == "True")
+        })
+        .await;
     let workspace: Workspace = scene.api().get("study").await.unwrap();
     for type_ in [
         "Ready",

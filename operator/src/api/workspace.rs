@@ -83,7 +83,13 @@ fn far_future_is_never<'de, D: Deserializer<'de>>(
     let Some(text) = Option::<String>::deserialize(deserializer)? else {
         return Ok(None);
     };
+    // The API server refuses a leap second (`:60`); so does Hygie, rather than read it as :59.
+    let leap = text.get(17..19) == Some("60");
     match text.parse::<jiff::Timestamp>() {
+        Ok(_) if leap => Err(serde::de::Error::custom(format!(
+            "expiresAt `{}` names a leap second, which the API server refuses",
+            crate::policy::quote(&text)
+        ))),
         Ok(instant) => Ok(Some(Time(instant))),
         Err(_) if text.starts_with("9999-") => Ok(Some(Time(jiff::Timestamp::MAX))),
         Err(e) => Err(serde::de::Error::custom(format!(
@@ -215,6 +221,11 @@ mod tests {
         let never = expires_at("9999-12-31T00:00:00Z").unwrap().unwrap();
         assert_eq!(never.0, jiff::Timestamp::MAX);
         let soon = expires_at("2027-06-30T00:00:00Z").unwrap().unwrap();
+        assert!(
+            expires_at("2026-12-31T23:59:60Z")
+                .unwrap_err()
+                .contains("leap second")
+        );
         assert_eq!(soon.0.to_string(), "2027-06-30T00:00:00Z");
         let error = expires_at(&format!("tomorrow{}", "!".repeat(10_000))).unwrap_err();
         assert!(

@@ -16,7 +16,7 @@ mod workspace;
 use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, future};
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::PersistentVolumeClaim};
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -58,6 +58,8 @@ pub struct Context {
     /// The workspaces' StatefulSets, their replicas and status: whether the workload runs and
     /// is ready.
     pub statefulsets: Store<StatefulSet>,
+    /// The workspaces' claims, their metadata and phase: whether the dataset copies are bound.
+    pub claims: Store<PersistentVolumeClaim>,
     pub workspace_children: Applier,
     pub dataset_children: Applier,
     /// How often an object is reconciled when nothing happens, to re-evaluate dates.
@@ -94,7 +96,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         .concurrency(8)
         .debounce(Duration::from_millis(500));
     let mut workspace_cache = ChildCache::default();
-    let (workspace_controller, statefulsets) = {
+    let (workspace_controller, statefulsets, claims) = {
         let by_profile = workspaces.clone();
         let by_dataset = workspaces.clone();
         let controller = Controller::for_shared_stream(workspace_events, workspaces.clone())
@@ -154,6 +156,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         datasets,
         workspaces,
         statefulsets,
+        claims,
         workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
         dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
         resync,
@@ -189,7 +192,11 @@ fn owns_workspace_children(
     controller: Controller<Workspace>,
     cache: &mut ChildCache,
     client: &Client,
-) -> (Controller<Workspace>, Store<StatefulSet>) {
+) -> (
+    Controller<Workspace>,
+    Store<StatefulSet>,
+    Store<PersistentVolumeClaim>,
+) {
     use k8s_openapi::api::{core::v1::*, networking::v1::NetworkPolicy, rbac::v1::*};
     let label = crate::build::labels::WORKSPACE;
     let controller = cache.own::<ServiceAccount, _>(controller, client, label);
@@ -197,7 +204,18 @@ fn owns_workspace_children(
     let controller = cache.own::<Role, _>(controller, client, label);
     let controller = cache.own::<RoleBinding, _>(controller, client, label);
     let controller = cache.own::<Secret, _>(controller, client, label);
-    let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
+    // Only the metadata and the phase of a claim are read.
+    let phase_only = |claim: &mut PersistentVolumeClaim| {
+        children::forget_managed_fields(claim);
+        claim.spec = None;
+        let phase = claim.status.as_ref().and_then(|s| s.phase.clone());
+        claim.status = Some(PersistentVolumeClaimStatus {
+            phase,
+            ..Default::default()
+        });
+    };
+    let (controller, claims) =
+        cache.own_whole::<PersistentVolumeClaim, _>(controller, client, label, phase_only);
     let controller = cache.own::<Service, _>(controller, client, label);
     // Only the metadata, the replica count and the status of a StatefulSet are read.
     let status_only = |statefulset: &mut StatefulSet| {
@@ -208,7 +226,9 @@ fn owns_workspace_children(
             ..Default::default()
         });
     };
-    cache.own_whole::<StatefulSet, _>(controller, client, label, status_only)
+    let (controller, statefulsets) =
+        cache.own_whole::<StatefulSet, _>(controller, client, label, status_only);
+    (controller, statefulsets, claims)
 }
 
 fn owns_dataset_children(

@@ -225,12 +225,7 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
             phase_message(phase, workspace),
         ),
         Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
-        Observed::new(
-            DATASETS_BOUND,
-            true,
-            "CopiesProvisioned",
-            format!("{} dataset copies", datasets.len()),
-        ),
+        copies_bound(workspace, context),
         Observed::new(
             NETWORK_ISOLATED,
             true,
@@ -411,6 +406,41 @@ async fn stop_workload(workspace: &Workspace, context: &Context) -> Result<bool>
     };
     api.patch(&name, &params, &patch).await?;
     Ok(true)
+}
+
+/// Whether every dataset copy is bound to a volume, as the watched claims say.
+fn copies_bound(workspace: &Workspace, context: &Context) -> Observed {
+    let name = workspace.name_any();
+    let namespace = workspace.namespace().unwrap_or_default();
+    let copies: Vec<String> = workspace
+        .spec
+        .datasets
+        .iter()
+        .map(|m| dataset_copy_claim_name(&name, &m.name))
+        .collect();
+    let bound = copies
+        .iter()
+        .filter(|copy| {
+            let claim = context
+                .claims
+                .get(&ObjectRef::new(copy.as_str()).within(&namespace));
+            claim.and_then(|c| c.status.clone()).and_then(|s| s.phase) == Some("Bound".into())
+        })
+        .count();
+    let all = bound == copies.len();
+    Observed::new(
+        DATASETS_BOUND,
+        all,
+        if all {
+            "CopiesBound"
+        } else {
+            "WaitingForBinding"
+        },
+        format!(
+            "{bound} of {} dataset copies are bound to a volume",
+            copies.len()
+        ),
+    )
 }
 
 /// Whether the workload has a ready pod, from the watched StatefulSets.

@@ -24,6 +24,16 @@ pub fn check_resources(findings: &mut Findings, resources: &WorkspaceResources) 
     }
 }
 
+/// Whether the amount is a whole number of the unit the API server keeps: millicores for CPU,
+/// bytes for memory.
+fn is_whole(parsed: &ParsedQuantity, resource: &str) -> bool {
+    let scale = if resource == "cpu" { 1000.0 } else { 1.0 };
+    parsed
+        .to_bytes_f64()
+        .map(|value| value * scale)
+        .is_some_and(|units| (units - units.round()).abs() < 1e-6)
+}
+
 /// Checks that a volume size is above zero.
 pub fn check_size(findings: &mut Findings, field: &str, size: &Quantity) {
     let positive = ParsedQuantity::try_from(size)
@@ -65,6 +75,22 @@ fn amount(
         return None;
     };
     match ParsedQuantity::try_from(quantity) {
+        Ok(parsed) if !is_whole(&parsed, resource) => {
+            let unit = if resource == "cpu" {
+                "millicore (1m)"
+            } else {
+                "byte"
+            };
+            findings.add(
+                Rule::Resources,
+                field,
+                format!(
+                    "`{}` is finer than a {unit}: the API server would round it, and the rule would judge another value than the one that runs",
+                    super::quote(&quantity.0)
+                ),
+            );
+            None
+        }
         Ok(parsed) => Some((quantity.0.clone(), parsed)),
         Err(_) => {
             findings.add(

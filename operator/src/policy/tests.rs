@@ -437,3 +437,27 @@ fn hyg016_a_dataset_is_never_cloned_from_a_managed_claim() {
         ["HYG016 spec.source.persistentVolumeClaim.claimName"]
     );
 }
+
+#[test]
+fn hyg010_amounts_the_api_server_would_round_are_refused() {
+    let inv = inventory(profile(), vec![dataset()]);
+    let with = |cpu: &str, memory: &str| {
+        let mut ws = workspace();
+        let requests = ws.spec.resources.requests.as_mut().unwrap();
+        requests.cpu = Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+            cpu.into(),
+        ));
+        requests.memory = Some(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+            memory.into(),
+        ));
+        check(&inv, &[ws])
+    };
+    assert!(with("0.5", "1.5Gi").is_empty());
+    assert!(with("250m", "0.5Ki").is_empty());
+    assert_eq!(
+        with("1.0005", "4Gi"),
+        ["HYG010 spec.resources.requests.cpu"]
+    );
+    assert_eq!(with("0.5m", "4Gi"), ["HYG010 spec.resources.requests.cpu"]);
+    assert_eq!(with("1", "0.5"), ["HYG010 spec.resources.requests.memory"]);
+}
