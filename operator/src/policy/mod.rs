@@ -148,7 +148,7 @@ impl Rule {
                 "members are listed once, and are never system: users or groups (system:authenticated is every user)"
             }
             Rule::Ingress => {
-                "the profile's ingressFrom selects namespaces by at least one label: an empty selector is every namespace"
+                "the profile's network selectors are not empty: ingressFrom names its namespaces by a label, dns selects the DNS pods"
             }
             Rule::Provenance => {
                 "a dataset's persistentVolumeClaim source is not a claim Hygie manages (another dataset's volume, a workspace's home or copy)"

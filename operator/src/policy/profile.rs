@@ -57,6 +57,13 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             );
         }
     }
+    if spec.network.dns.pod_labels.is_empty() {
+        findings.add(
+            Rule::Ingress,
+            "spec.network.dns.podLabels",
+            "an empty selector lets workloads reach every pod of the DNS namespace on port 53; select the DNS pods, such as k8s-app: kube-dns",
+        );
+    }
     if let Some(ingress) = &spec.network.ingress_from
         && ingress.namespace_labels.is_empty()
     {

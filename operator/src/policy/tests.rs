@@ -417,6 +417,12 @@ fn hyg015_ingress_from_every_namespace_is_refused() {
         found(&check_profile(&p, now())),
         ["HYG015 spec.network.ingressFrom.namespaceLabels"]
     );
+    let mut p = profile();
+    p.spec.network.dns.pod_labels.clear();
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG015 spec.network.dns.podLabels"]
+    );
 }
 
 #[test]
