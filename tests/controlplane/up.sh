@@ -36,6 +36,7 @@ ETCD_PORT=$(free_port)
 ETCD_PEER_PORT=$(free_port)
 API_PORT=$(free_port)
 echo "$API_PORT" > "$STATE/apiserver.port"
+echo "$ETCD_PORT" > "$STATE/etcd.port"
 
 # Certificates: one CA for serving and clients, and the service-account signing key.
 pki="$STATE/pki"
