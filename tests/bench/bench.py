@@ -118,15 +118,21 @@ def audit(state, start, end):
 
 
 def p99(metrics, kind):
-    pattern = re.compile(r'^hygie_reconcile_duration_seconds_bucket\{le="([^"]+)",kind="%s"\} (\S+)' % kind)
+    """The upper bound of the histogram bucket that holds the 99th percentile. Labels are read
+    whatever their order (the exposition does not fix it); no sample at all says so."""
+    pattern = re.compile(r'^hygie_reconcile_duration_seconds_bucket\{([^}]*)\} (\S+)')
     buckets = []
     for line in metrics.splitlines():
         match = pattern.match(line)
-        if match:
-            le, count = match.groups()
-            buckets.append((float("inf") if le == "+Inf" else float(le), float(count)))
-    if not buckets:
-        return float("nan")
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if labels.get("kind") == kind:
+            le = labels["le"]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(match.group(2))))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return "no reconcile recorded"
     total = buckets[-1][1]
     for le, count in buckets:
         if count >= 0.99 * total:

@@ -228,7 +228,11 @@ fn the_recommended_policy_records_what_an_auditor_asks_and_no_secret() {
         exec["requestURI"].as_str().unwrap().contains("command=cat"),
         "the command is in the record: {exec}"
     );
-    assert_eq!(level("pods/portforward", "create"), ["Metadata"], "a forwarded port");
+    assert_eq!(
+        level("pods/portforward", "create"),
+        ["Metadata"],
+        "a forwarded port"
+    );
     assert_eq!(level("secrets", "get"), ["Metadata"], "who read a key");
     assert_eq!(level("secrets", "create"), ["Metadata"]);
     assert_eq!(
