@@ -185,40 +185,42 @@ impl Object {
     }
 }
 
+/// The objects of one file, each with the index of its document, or why the file is refused.
+type FileObjects = Result<Vec<(usize, Object)>, LoadError>;
+
 /// The objects of every file, in the files' order, each file read on one of the machine's
 /// cores: a generated manifest of thousands of documents is checked in parallel.
-fn read_all(files: &[PathBuf]) -> Vec<Result<Vec<(usize, Object)>, LoadError>> {
+fn read_all(files: &[PathBuf]) -> Vec<FileObjects> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(files.len())
         .max(1);
-    let mut results: Vec<(usize, Result<Vec<(usize, Object)>, LoadError>)> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|worker| {
-                    scope.spawn(move || {
-                        let mut schemas = Schemas::default();
-                        files
-                            .iter()
-                            .enumerate()
-                            .filter(|(i, _)| i % threads == worker)
-                            .map(|(i, file)| (i, read_file(file, &mut schemas)))
-                            .collect::<Vec<_>>()
-                    })
+    let mut results: Vec<(usize, FileObjects)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut schemas = Schemas::default();
+                    files
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % threads == worker)
+                        .map(|(i, file)| (i, read_file(file, &mut schemas)))
+                        .collect::<Vec<_>>()
                 })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("reading a file does not panic"))
-                .collect()
-        });
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("reading a file does not panic"))
+            .collect()
+    });
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// The objects of one file, with the index of their document.
-fn read_file(file: &Path, schemas: &mut Schemas) -> Result<Vec<(usize, Object)>, LoadError> {
+fn read_file(file: &Path, schemas: &mut Schemas) -> FileObjects {
     let text = read_regular_file(file).map_err(|reason| LoadError {
         file: file.to_owned(),
         document: None,
