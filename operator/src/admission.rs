@@ -10,11 +10,31 @@ use crate::api::Workspace;
 
 /// Name of the policy that limits what workspace members may change.
 pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
+/// Name of the policy that limits the access the operator may grant.
+pub const GRANTS_POLICY: &str = "hygie-operator-grants";
 
-/// The policies and their bindings, in the order they are applied.
-pub fn policies() -> Vec<Value> {
-    let (policy, binding) = members_may_only_suspend();
-    vec![policy, binding]
+/// The operator's identity when installed as the chart installs it by default.
+pub const DEFAULT_OPERATOR: &str = "system:serviceaccount:hygie-system:hygie";
+
+/// What the operator may grant workspace members, and nothing more: these resources, these
+/// verbs, always limited by resource name.
+const GRANTABLE_GROUPS: [&str; 2] = ["", "hygie.io"];
+const GRANTABLE_RESOURCES: [&str; 6] = [
+    "workspaces",
+    "pods",
+    "pods/log",
+    "pods/portforward",
+    "pods/exec",
+    "services/proxy",
+];
+const GRANTABLE_VERBS: [&str; 4] = ["get", "create", "update", "patch"];
+
+/// The policies and their bindings, in the order they are applied, for an operator
+/// authenticated as `operator` (a user name, or a Helm expression in the chart).
+pub fn policies(operator: &str) -> Vec<Value> {
+    let (members, members_binding) = members_may_only_suspend();
+    let (grants, grants_binding) = operator_grants_only_member_access(operator);
+    vec![members, members_binding, grants, grants_binding]
 }
 
 /// A member of a workspace (by user name or by one of their groups) may update it, but change
@@ -62,6 +82,65 @@ fn members_may_only_suspend() -> (Value, Value) {
     (policy, binding)
 }
 
+/// The operator holds `escalate` and `bind` on Roles instead of the members' rights themselves
+/// (it never execs into a pod, it lets members do so): the API server then holds it to Roles of
+/// the members' shape, every rule limited by resource name to the grantable resources and
+/// verbs, and to RoleBindings of such a Role, of its own name, to people and groups.
+fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
+    let list = |items: &[&str]| {
+        let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    let role = format!(
+        "has(object.rules) && object.rules.all(r, has(r.resourceNames) && size(r.resourceNames) > 0 \
+         && r.apiGroups.all(g, g in {groups}) && r.resources.all(x, x in {resources}) \
+         && r.verbs.all(v, v in {verbs}))",
+        groups = list(&GRANTABLE_GROUPS),
+        resources = list(&GRANTABLE_RESOURCES),
+        verbs = list(&GRANTABLE_VERBS),
+    );
+    let binding = "object.roleRef.kind == 'Role' && object.roleRef.name == object.metadata.name \
+        && (!has(object.subjects) || object.subjects.all(s, (s.kind == 'User' || s.kind == 'Group') \
+        && !s.name.startsWith('system:')))";
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": GRANTS_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["roles", "rolebindings"],
+            }]},
+            "matchConditions": [{
+                "name": "by-the-operator",
+                "expression": format!("request.userInfo.username == '{operator}'"),
+            }],
+            "validations": [
+                {
+                    "expression": format!("request.resource.resource != 'roles' || ({role})"),
+                    "messageExpression": "'Role ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only grant members get, create, update or patch of their workspace, its pod (logs, exec, port-forward) and its Service proxy, limited by name'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": format!("request.resource.resource != 'rolebindings' || ({binding})"),
+                    "messageExpression": "'RoleBinding ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only bind the Role of the same name to people and groups'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": GRANTS_POLICY, "labels": labels()},
+        "spec": {"policyName": GRANTS_POLICY, "validationActions": ["Deny"]},
+    });
+    (policy, binding)
+}
+
 /// The fields of a Workspace's spec, from its CRD schema: a field added later is protected
 /// without anyone remembering to list it.
 fn spec_fields() -> Vec<String> {
@@ -84,7 +163,7 @@ mod tests {
 
     #[test]
     fn every_spec_field_but_suspend_is_frozen_for_members() {
-        let expression = policies()[0]["spec"]["validations"][0]["expression"]
+        let expression = policies(DEFAULT_OPERATOR)[0]["spec"]["validations"][0]["expression"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -99,7 +178,7 @@ mod tests {
 
     #[test]
     fn membership_is_read_from_the_authenticated_request() {
-        let member = policies()[0]["spec"]["variables"][0]["expression"]
+        let member = policies(DEFAULT_OPERATOR)[0]["spec"]["variables"][0]["expression"]
             .as_str()
             .unwrap()
             .to_owned();

@@ -301,7 +301,7 @@ fn crds_prints_the_three_definitions_and_the_admission_policies() {
         out.stdout
             .matches("kind: ValidatingAdmissionPolicyBinding")
             .count(),
-        1
+        2
     );
     for name in [
         "hostingprofiles.hygie.io",

@@ -150,7 +150,8 @@ def main():
     state = Path(os.environ["KUBECONFIG"]).parent
 
     kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    kubectl("wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
+    crds = [f"crd/{path.stem}" for path in sorted((REPO / "crds").glob("*.hygie.io.yaml"))]
+    kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
     kubectl("create", "namespace", "hygie-system")
     access = [doc for doc in stream(render()).split("\n---\n")
               if any(f"\nkind: {k}\n" in f"\n{doc}\n" for k in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))]

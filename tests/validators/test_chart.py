@@ -86,5 +86,7 @@ def test_rendered_chart_has_no_checkov_failure(tmp_path, values):
     summary = checkov(tmp_path)
     assert summary["failed"] == 0, "\n".join(summary["failures"])
     assert summary["passed"] > 20, summary
-    # From source the image is a tag; the release pipeline pins image.digest.
-    assert summary["skipped"] == ([] if values else ["CKV_K8S_43"]), summary
+    # From source the image is a tag; the release pipeline pins image.digest. The operator's
+    # escalate and bind on Roles are bounded by the admission policy hygie-operator-grants.
+    expected = ["CKV_K8S_158"] if values else ["CKV_K8S_43", "CKV_K8S_158"]
+    assert sorted(summary["skipped"]) == sorted(expected), summary

@@ -88,6 +88,15 @@ fn rules(role: Role, workspace: &str, pod: &str) -> Vec<PolicyRule> {
     rules
 }
 
+/// Every rule any member role holds, for the admission policy that bounds what the operator
+/// may grant.
+pub fn access_rules_of_every_role() -> Vec<PolicyRule> {
+    Role::ALL
+        .into_iter()
+        .flat_map(|role| rules(role, "workspace", "workspace-0"))
+        .collect()
+}
+
 fn subject(member: &Member) -> Subject {
     Subject {
         api_group: Some("rbac.authorization.k8s.io".into()),

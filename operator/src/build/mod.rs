@@ -19,6 +19,7 @@ use k8s_openapi::api::{
 };
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
+pub use access::access_rules_of_every_role;
 pub use dataset::dataset_children;
 pub use workspace::{HOME, is_expired, workspace_children};
 

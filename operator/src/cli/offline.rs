@@ -67,7 +67,9 @@ pub fn crds() -> u8 {
     let crds: Vec<Value> = api::crds()
         .iter()
         .map(|crd| serde_json::to_value(crd).expect("CRDs serialize to JSON"))
-        .chain(crate::admission::policies())
+        .chain(crate::admission::policies(
+            crate::admission::DEFAULT_OPERATOR,
+        ))
         .collect();
     print(&yaml_stream(&crds));
     exit::OK
