@@ -73,10 +73,15 @@ pub fn kubectl(args: &[&str]) -> Kubectl {
 
 /// Runs kubectl with `input` on its standard input (for `-f -`).
 pub fn kubectl_with_input(args: &[&str], input: Option<&str>) -> Kubectl {
+    kubectl_at(&kubeconfig(), args, input)
+}
+
+/// Runs kubectl against the API server of `kubeconfig`, with `input` on its standard input.
+pub fn kubectl_at(kubeconfig: &std::path::Path, args: &[&str], input: Option<&str>) -> Kubectl {
     use std::io::Write;
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(kubeconfig())
+        .arg(kubeconfig)
         .args(args)
         .current_dir(repo_root())
         .stdin(std::process::Stdio::piped())

@@ -11,7 +11,7 @@ use std::{
 };
 
 use hygie_tests::{
-    cluster::{install_crds, kubeconfig},
+    cluster::{install_crds, kubeconfig, kubectl_at},
     repo_root,
 };
 use serde_json::Value;
@@ -96,33 +96,8 @@ impl AuditedServer {
     }
 
     fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> (bool, String) {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = input {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let out = kubectl_at(&self.kubeconfig, args, input);
+        (out.success, format!("{}{}", out.stdout, out.stderr))
     }
 
     fn events(&self) -> Vec<Value> {

@@ -11,7 +11,7 @@ use super::{
     network::{check_egress, destinations},
     profile::has_valid_hds,
     resources::check_size,
-    sovereignty::exposure,
+    sovereignty::check_immunity,
 };
 use crate::api::{Dataset, hosting_profile::EncryptionType};
 
@@ -88,21 +88,7 @@ pub fn check_dataset(
         }
     }
 
-    if dataset.requires_immunity() {
-        let reasons = exposure(profile, now);
-        if !reasons.is_empty() {
-            findings.add(
-                Rule::Immunity,
-                "spec.hostingProfile",
-                format!(
-                    "{}; Dataset `{}` ({:?}) requires immunity from non-EEA law",
-                    reasons.join("; "),
-                    dataset.name_any(),
-                    spec.classification
-                ),
-            );
-        }
-    }
+    check_immunity(&mut findings, profile, &[dataset], now);
 
     if spec.source.as_ref().is_some_and(|s| s.s3.is_some()) {
         let images = &profile.spec.images;

@@ -4,46 +4,26 @@
 //! allows `registry.example.fr/research/jupyter`, never `registry.example.fr/research-evil/x`
 //! nor `registry.example.fr.evil.example/research/x`.
 
-use std::{cell::RefCell, collections::HashMap};
-
 use oci_spec::distribution::Reference;
 
 use super::{Findings, Rule, quote};
 
 /// What the rules read of an image reference.
-#[derive(Clone)]
 struct Parsed {
     registry: String,
     repository: String,
     digest: Option<String>,
 }
 
-/// Parses `text` by the distribution grammar. The parser compiles its grammar at each call,
-/// and a bundle names the same few images thousands of times: each distinct text is parsed
-/// once per thread.
+/// Parses `text` by the distribution grammar, as oci-client does.
 fn parse(text: &str) -> Result<Parsed, String> {
-    const REMEMBERED: usize = 4096;
-    thread_local! {
-        static PARSED: RefCell<HashMap<String, Result<Parsed, String>>> = RefCell::default();
-    }
-    PARSED.with(|parsed| {
-        let mut parsed = parsed.borrow_mut();
-        if let Some(known) = parsed.get(text) {
-            return known.clone();
-        }
-        if parsed.len() >= REMEMBERED {
-            parsed.clear();
-        }
-        let result = Reference::try_from(text)
-            .map(|r| Parsed {
-                registry: r.registry().to_owned(),
-                repository: r.repository().to_owned(),
-                digest: r.digest().map(str::to_owned),
-            })
-            .map_err(|e| e.to_string());
-        parsed.insert(text.to_owned(), result.clone());
-        result
-    })
+    Reference::try_from(text)
+        .map(|r| Parsed {
+            registry: r.registry().to_owned(),
+            repository: r.repository().to_owned(),
+            digest: r.digest().map(str::to_owned),
+        })
+        .map_err(|e| e.to_string())
 }
 
 /// A registry prefix: a host (with its port, if any) and a repository path, possibly empty.

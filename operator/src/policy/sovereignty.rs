@@ -5,11 +5,41 @@
 
 use kube::ResourceExt;
 
-use super::{eea::is_eea_member, providers};
+use super::{Findings, Rule, eea::is_eea_member, providers};
 use crate::api::{
-    HostingProfile,
+    Dataset, HostingProfile,
     hosting_profile::{CertificationType, Provider},
 };
+
+/// HYG012 for an object that holds or mounts `datasets` on `profile`: a violation at
+/// `spec.hostingProfile` when one of them requires immunity and the profile is exposed.
+pub(crate) fn check_immunity(
+    findings: &mut Findings,
+    profile: &HostingProfile,
+    datasets: &[&Dataset],
+    now: jiff::Timestamp,
+) {
+    let needing: Vec<String> = datasets
+        .iter()
+        .filter(|d| d.requires_immunity())
+        .map(|d| format!("`{}` ({:?})", d.name_any(), d.spec.classification))
+        .collect();
+    if needing.is_empty() {
+        return;
+    }
+    let reasons = exposure(profile, now);
+    if !reasons.is_empty() {
+        findings.add(
+            Rule::Immunity,
+            "spec.hostingProfile",
+            format!(
+                "{}; Dataset {} requires immunity from non-EEA law",
+                reasons.join("; "),
+                needing.join(", ")
+            ),
+        );
+    }
+}
 
 /// Why a profile is not immune, in sentences that name the law or the missing fact, or
 /// nothing when it is.

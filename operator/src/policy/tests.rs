@@ -467,3 +467,32 @@ fn hyg010_amounts_the_api_server_would_round_are_refused() {
     assert_eq!(with("0.5m", "4Gi"), ["HYG010 spec.resources.requests.cpu"]);
     assert_eq!(with("1", "0.5"), ["HYG010 spec.resources.requests.memory"]);
 }
+
+#[test]
+fn hyg012_only_data_requiring_immunity_needs_an_immune_host() {
+    let mut exposed = profile();
+    exposed.spec.sovereignty = Some(
+        serde_json::from_value(serde_json::json!({"extraterritorialExposure": ["US-CLOUD-Act"]}))
+            .unwrap(),
+    );
+    let pseudonymised = inventory(exposed.clone(), vec![dataset()]);
+    assert_eq!(
+        check(&pseudonymised, &[workspace()]),
+        ["HYG012 spec.hostingProfile", "HYG012 spec.hostingProfile"],
+        "the dataset and the workspace that mounts it"
+    );
+    let message = check_all(&pseudonymised, &[], now())[0].message.clone();
+    assert!(
+        message.contains("declares exposure to US-CLOUD-Act")
+            && message.contains("Dataset `cohort` (Pseudonymised) requires immunity"),
+        "{message}"
+    );
+
+    let mut open = dataset();
+    open.spec.classification = crate::api::Classification::Open;
+    assert!(check(&inventory(exposed.clone(), vec![open]), &[workspace()]).is_empty());
+
+    let mut waived = dataset();
+    waived.spec.legal.immunity = Some(crate::api::dataset::Immunity::NotRequired);
+    assert!(check(&inventory(exposed, vec![waived]), &[workspace()]).is_empty());
+}

@@ -11,7 +11,7 @@ use super::{
     network::{check_egress, destinations},
     profile::has_valid_hds,
     resources::{check_resources, check_size},
-    sovereignty::exposure,
+    sovereignty::check_immunity,
 };
 use crate::api::{Dataset, Workspace};
 
@@ -128,25 +128,8 @@ pub fn check_workspace(
         &profile.spec.images.allowed_registries,
     );
 
-    let needing_immunity: Vec<String> = datasets
-        .iter()
-        .filter(|(_, d)| d.requires_immunity())
-        .map(|(_, d)| format!("`{}` ({:?})", d.name_any(), d.spec.classification))
-        .collect();
-    if !needing_immunity.is_empty() {
-        let reasons = exposure(profile, now);
-        if !reasons.is_empty() {
-            findings.add(
-                Rule::Immunity,
-                "spec.hostingProfile",
-                format!(
-                    "{}; Dataset {} requires immunity from non-EEA law",
-                    reasons.join("; "),
-                    needing_immunity.join(", ")
-                ),
-            );
-        }
-    }
+    let mounted: Vec<&Dataset> = datasets.iter().map(|&(_, d)| d).collect();
+    check_immunity(&mut findings, profile, &mounted, now);
 
     if !health.is_empty() && !has_valid_hds(profile, now) {
         findings.add(
