@@ -16,4 +16,5 @@ mod fixtures;
 pub mod policy;
 pub mod reference;
 pub mod render;
+pub mod report;
 pub mod telemetry;

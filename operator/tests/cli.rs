@@ -313,3 +313,33 @@ fn crds_prints_the_three_definitions_and_the_admission_policies() {
         assert!(out.stdout.contains(&file), "{name} printed as in crds/");
     }
 }
+
+#[test]
+fn report_prints_the_register_in_each_format() {
+    let dirs = [
+        "examples/scaleway",
+        "examples/invalid/HYG012-operator-under-us-law",
+    ];
+    let run = |format: &str| {
+        let mut args = vec!["report", "--now", NOW, "-o", format, "-f"];
+        args.extend(dirs);
+        let out = hygie(&args);
+        assert_eq!(out.code, 0, "{format}: {}", out.stderr);
+        out.stdout
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let processing = json["processing"].as_array().unwrap();
+    let registry = processing
+        .iter()
+        .find(|p| p["dataset"] == "heart-failure-registry")
+        .unwrap();
+    assert_eq!(registry["classification"], "Identifying");
+    assert_eq!(registry["workspaces"][0]["workspace"], "los-model");
+    assert_eq!(json["violations"][0]["rule"], "HYG012");
+    assert!(run("markdown").contains("## Rule violations in force"));
+    let csv = run("csv");
+    assert!(csv.starts_with("\"namespace\",\"dataset\""));
+    assert_eq!(csv.lines().count(), 1 + processing.len());
+    let html = run("html");
+    assert!(html.contains("<tr class=\"alert\">") && html.ends_with("</html>\n"));
+}

@@ -1032,3 +1032,34 @@ async fn an_object_of_a_childs_name_that_hygie_did_not_create_is_never_adopted()
         "not resized"
     );
 }
+
+#[tokio::test]
+async fn the_register_reads_what_the_cluster_holds() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("register").await;
+    let _operator = Operator::start("register", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    let out = std::process::Command::new(hygie_tests::operator::operator_binary())
+        .args(["report", "-o", "json"])
+        .env("KUBECONFIG", hygie_tests::cluster::kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let register: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cohort = register["processing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["namespace"] == scene.namespace.name.as_str())
+        .expect("the scene's dataset is in the register");
+    assert_eq!(cohort["dataset"], "cohort");
+    assert_eq!(
+        cohort["workspaces"][0]["state"], "Provisioning",
+        "the phase the operator reported"
+    );
+}

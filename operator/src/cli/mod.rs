@@ -2,6 +2,7 @@
 
 mod offline;
 mod operator;
+mod report;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -45,6 +46,9 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
         format: RenderFormat,
     },
+    /// Print the register of processing: datasets, their legal frame, host and users, what
+    /// ends soon, the rules broken; from manifests (-f) or the cluster of the kubeconfig.
+    Report(report::ReportArgs),
     /// Print the CustomResourceDefinitions of the hygie.io API and the admission policies
     /// that go with them.
     Crds,
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let code = match cli.command {
         Command::Check { input, format } => offline::check(&input, format),
         Command::Render { input, format } => offline::render(&input, format),
+        Command::Report(args) => report::report(args),
         Command::Crds => offline::crds(),
         Command::Run(args) => operator::run(args),
     };
