@@ -79,6 +79,9 @@ pub struct Use {
     pub state: String,
 }
 
+/// A table of the Markdown and HTML forms: its header and its rows.
+type Table = (Vec<&'static str>, Vec<Vec<String>>);
+
 /// An end date to act on.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -332,7 +335,7 @@ impl Register {
         out
     }
 
-    fn processing_rows(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    fn processing_rows(&self) -> Table {
         let header = vec![
             "namespace",
             "dataset",
@@ -384,7 +387,7 @@ impl Register {
     }
 
     /// The tables of the Markdown and HTML forms, with their titles.
-    fn tables(&self) -> Vec<(&'static str, (Vec<&'static str>, Vec<Vec<String>>))> {
+    fn tables(&self) -> Vec<(&'static str, Table)> {
         let hosting = (
             vec![
                 "profile",
