@@ -809,7 +809,7 @@ async fn wait_replicas(scene: &Scene, count: i32, within: Duration) {
 async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_when_lifted() {
     let _turn = one_at_a_time().await;
     let scene = Scene::new("exposure").await;
-    let _operator = Operator::start("exposure", LEASE, 3600);
+    let operator = Operator::start("exposure", LEASE, 3600);
     scene.apply_all();
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(replicas(&scene).await, 1);
@@ -840,6 +840,24 @@ async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_w
     );
     assert_eq!(scene.children::<PersistentVolumeClaim>().await, claims);
     assert_eq!(scene.children::<Secret>().await, keys, "keys are kept");
+    // The decision outlives the Event as an audit record in the operator's log.
+    let object = format!("Workspace/{}/study", scene.namespace.name);
+    let record = operator
+        .log()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|r| {
+            r["message"] == "hygie-audit"
+                && r["audit_action"] == "WorkloadStopped"
+                && r["audit_object"] == object.as_str()
+        })
+        .expect("an audit record of the stop");
+    assert_eq!(record["audit_outcome"], "Warning");
+    assert!(
+        record["audit_reasons"].as_str().unwrap().contains("HYG012"),
+        "{record}"
+    );
+    assert!(record["audit_uid"].as_str().is_some_and(|u| !u.is_empty()));
 
     // Lifted: the workload comes back on its own.
     apply(&[json_of(&scene.profile)]);

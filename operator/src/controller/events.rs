@@ -1,11 +1,17 @@
 //! Kubernetes Events, the audit trail `kubectl describe` shows: every grant, change,
 //! suspension, expiry, refusal and shred. Notes never carry key material.
+//!
+//! Events expire within hours, so each decision is also written as one audit record, a JSON
+//! log line with the fixed message `hygie-audit` and the target `hygie::audit`, whose fields
+//! are stable: `audit_object` (`Kind/namespace/name`), `audit_uid`, `audit_action` (the
+//! Event's reason), `audit_outcome` (`Normal` or `Warning`) and `audit_reasons` (the note).
+//! A log pipeline keeps them where they outlive the cluster.
 
 use kube::{
     Resource,
     runtime::events::{Event, EventType},
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{Context, status::truncate};
 
@@ -20,18 +26,38 @@ pub async fn publish<K>(
 ) where
     K: Resource<DynamicType = ()>,
 {
+    let note = truncate(&note.into(), 1024);
+    let reference = object.object_ref(&());
+    let meta = object.meta();
+    let key = match &meta.namespace {
+        Some(namespace) => format!(
+            "{}/{namespace}/{}",
+            K::kind(&()),
+            meta.name.as_deref().unwrap_or_default()
+        ),
+        None => format!(
+            "{}/{}",
+            K::kind(&()),
+            meta.name.as_deref().unwrap_or_default()
+        ),
+    };
+    info!(
+        target: "hygie::audit",
+        audit_object = %key,
+        audit_uid = meta.uid.as_deref().unwrap_or_default(),
+        audit_action = reason,
+        audit_outcome = ?type_,
+        audit_reasons = %note,
+        "hygie-audit"
+    );
     let event = Event {
         type_,
         reason: reason.into(),
-        note: Some(truncate(&note.into(), 1024)),
+        note: Some(note),
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = context
-        .recorder
-        .publish(&event, &object.object_ref(&()))
-        .await
-    {
+    if let Err(e) = context.recorder.publish(&event, &reference).await {
         warn!(error = %e, reason, "could not record an Event");
     }
 }
