@@ -102,12 +102,14 @@ def proc(pid):
     return cpu, rss
 
 
-def audit(state, start, end):
+def audit(state, start, end, user=OPERATOR):
+    """The requests `user` made between `start` and `end`, as the API server's audit log
+    records them: (verb, resource[/subresource])."""
     requests = []
     with open(state / "audit.log") as f:
         for line in f:
             event = json.loads(line)
-            if event["user"]["username"] != OPERATOR:
+            if event["user"]["username"] != user:
                 continue
             at = parse_time(event["stageTimestamp"])
             if start <= at <= end:
