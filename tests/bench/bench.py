@@ -142,6 +142,15 @@ def p99(metrics, kind):
     return float("inf")
 
 
+def print_requests(requests, n, unit):
+    """Each kind of request, most frequent first, with its count per `unit`."""
+    counts = {}
+    for request in requests:
+        counts[request] = counts.get(request, 0) + 1
+    for (verb, resource), count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print(f"    {verb:>8} {resource:<32} {count:>7} ({count / n:.2f} per {unit})")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, required=True)
@@ -193,17 +202,12 @@ def main():
     steady = audit(state, steady_from, steady_to)
     steady_writes = [r for r in steady if r[0] in WRITES and r[1] != "leases"]
     lease_writes = [r for r in steady if r[0] in WRITES and r[1] == "leases"]
-    by_kind = {}
-    for verb, resource in converging:
-        by_kind[(verb, resource)] = by_kind.get((verb, resource), 0) + 1
-
     ready_s = (converged - started).total_seconds()
     print(f"workspaces                       {n}")
     print(f"objects applied in               {(applied - started).total_seconds():.1f} s (kubectl, 4 in parallel)")
     print(f"all reconciled after             {ready_s:.1f} s")
     print(f"operator requests to converge    {len(converging)} ({len(converging) / n:.1f} per workspace with its dataset)")
-    for (verb, resource), count in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"    {verb:>8} {resource:<32} {count:>7} ({count / n:.2f} per workspace)")
+    print_requests(converging, n, "workspace")
     print(f"steady state                     {args.steady} s: {len(steady_writes)} writes, {len(lease_writes)} lease renewals, {len(steady)} requests in all")
     print(f"operator CPU                     {cpu:.1f} s")
     print(f"operator peak RSS                {rss:.1f} MiB")

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import PER_NAMESPACE, WRITES, apply_in_parallel, audit, kubectl, now, proc  # noqa: E402
+from bench import (  # noqa: E402
+    PER_NAMESPACE, WRITES, apply_in_parallel, audit, kubectl, now, print_requests, proc)
 
 USER = "kubeflow-notebook-controller"
 
@@ -121,16 +122,12 @@ def main():
     converging = audit(state, started, converged, USER)
     steady = audit(state, steady_from, steady_to, USER)
     steady_writes = [r for r in steady if r[0] in WRITES and r[1] != "leases"]
-    by_kind = {}
-    for request in converging:
-        by_kind[request] = by_kind.get(request, 0) + 1
     ready_s = (converged - started).total_seconds()
     print(f"peer                             {peer}")
     print(f"objects                          {n}")
     print(f"all reconciled after             {ready_s:.1f} s")
     print(f"requests to converge             {len(converging)} ({len(converging) / n:.1f} per object)")
-    for (verb, resource), count in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"    {verb:>8} {resource:<32} {count:>7} ({count / n:.2f} per object)")
+    print_requests(converging, n, "object")
     print(f"steady state                     {steady_seconds} s: {len(steady_writes)} writes, {len(steady)} requests in all")
     print(f"CPU                              {cpu:.1f} s")
     print(f"peak RSS                         {rss:.1f} MiB")
