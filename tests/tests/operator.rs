@@ -24,6 +24,7 @@ use hygie_tests::{
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
+    batch::v1::Job,
     core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret},
     networking::v1::NetworkPolicy,
     rbac::v1::{Role, RoleBinding},
@@ -1080,4 +1081,57 @@ async fn the_register_reads_what_the_cluster_holds() {
         cohort["workspaces"][0]["state"], "Provisioning",
         "the phase the operator reported"
     );
+}
+
+#[tokio::test]
+async fn an_import_onto_a_host_that_stops_complying_is_stopped() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("import-stop").await;
+    let _operator = Operator::start("import-stop", LEASE, 3600);
+    scene.dataset.spec.source = Some(
+        serde_json::from_value(json!({"s3": {
+            "endpoint": "https://s3.gra.io.cloud.ovh.net", "bucket": "exports",
+            "credentialsSecretRef": {"name": "cohort-s3"},
+            "egress": [{"cidr": "141.95.161.0/24", "ports": [{"port": 443}]}]
+        }}))
+        .unwrap(),
+    );
+    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    let jobs: Api<Job> = scene.api();
+    wait_for(
+        &jobs,
+        "cohort-import",
+        "created",
+        CONVERGE,
+        |j: Option<&Job>| j.is_some(),
+    )
+    .await;
+
+    let mut exposed = scene.profile.clone();
+    exposed.spec.sovereignty = Some(
+        serde_json::from_value(json!({"extraterritorialExposure": ["US-CLOUD-Act"]})).unwrap(),
+    );
+    apply(&[json_of(&exposed)]);
+    wait_for(
+        &jobs,
+        "cohort-import",
+        "stopped",
+        CONVERGE,
+        |j: Option<&Job>| j.is_none_or(|j| j.metadata.deletion_timestamp.is_some()),
+    )
+    .await;
+    assert!(
+        scene
+            .event_reasons("cohort")
+            .await
+            .iter()
+            .any(|r| r == "ImportStopped")
+    );
+    let claims: Api<PersistentVolumeClaim> = scene.api();
+    assert!(
+        claims.get_opt("cohort-data").await.unwrap().is_some(),
+        "the volume and what it holds are kept"
+    );
+    // Restore the profile for the namespaces that share it.
+    apply(&[json_of(&scene.profile)]);
 }

@@ -218,12 +218,23 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     let current = dataset.status.clone().unwrap_or_default();
     let (Some(profile), true) = (profile, violations.is_empty()) else {
         let message = summary(&violations);
+        // Fail closed: an import still copying data onto a host that no longer complies stops.
+        if current.imported_checksum.is_none() {
+            let stopped = context
+                .dataset_children
+                .remove_kinds(Owner::Dataset(&name), &uid(dataset), &namespace, &["Job"])
+                .await?;
+            if !stopped.is_empty() {
+                let note = format!("the import is stopped: {message}");
+                publish(context, dataset, warning(), "ImportStopped", note).await;
+            }
+        }
         let observed = vec![
             Observed::new(
                 READY,
                 false,
                 "Blocked",
-                "the dataset breaks a rule; nothing was created or changed",
+                "the dataset breaks a rule: any import is stopped, and nothing else is created or changed",
             ),
             Observed::new(COMPLIANT, false, RULES_VIOLATED, message.clone()),
             Observed::new(STALLED, true, RULES_VIOLATED, message.clone()),
