@@ -115,11 +115,6 @@ impl ChildCache {
         tokio::time::timeout(limit, all).await.is_ok()
     }
 
-    /// The child kinds this cache watches.
-    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.by_kind.keys().copied()
-    }
-
     /// Watches the metadata of children of kind `K` carrying `label`, keeps them in this cache,
     /// and reconciles their owner when they change.
     pub fn own<K, O>(

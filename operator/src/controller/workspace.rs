@@ -424,7 +424,11 @@ fn copies_bound(workspace: &Workspace, context: &Context) -> Observed {
             let claim = context
                 .claims
                 .get(&ObjectRef::new(copy.as_str()).within(&namespace));
-            claim.and_then(|c| c.status.clone()).and_then(|s| s.phase) == Some("Bound".into())
+            claim
+                .as_ref()
+                .and_then(|c| c.status.as_ref())
+                .and_then(|s| s.phase.as_deref())
+                == Some("Bound")
         })
         .count();
     let all = bound == copies.len();

@@ -8,24 +8,6 @@ use oci_spec::distribution::Reference;
 
 use super::{Findings, Rule, quote};
 
-/// What the rules read of an image reference.
-struct Parsed {
-    registry: String,
-    repository: String,
-    digest: Option<String>,
-}
-
-/// Parses `text` by the distribution grammar, as oci-client does.
-fn parse(text: &str) -> Result<Parsed, String> {
-    Reference::try_from(text)
-        .map(|r| Parsed {
-            registry: r.registry().to_owned(),
-            repository: r.repository().to_owned(),
-            digest: r.digest().map(str::to_owned),
-        })
-        .map_err(|e| e.to_string())
-}
-
 /// A registry prefix: a host (with its port, if any) and a repository path, possibly empty.
 struct Prefix {
     host: String,
@@ -44,7 +26,7 @@ impl Prefix {
             ));
         }
         // The path must itself be a valid repository path of that registry.
-        if !path.is_empty() && parse(&format!("{host}/{path}")).is_err() {
+        if !path.is_empty() && Reference::try_from(format!("{host}/{path}")).is_err() {
             return Err(format!("`{}` is not a registry path", quote(text)));
         }
         Ok(Prefix {
@@ -53,9 +35,9 @@ impl Prefix {
         })
     }
 
-    fn allows(&self, reference: &Parsed) -> bool {
-        let repository = reference.repository.as_str();
-        reference.registry.eq_ignore_ascii_case(&self.host)
+    fn allows(&self, reference: &Reference) -> bool {
+        let repository = reference.repository();
+        reference.registry().eq_ignore_ascii_case(&self.host)
             && (self.path.is_empty()
                 || repository == self.path
                 || repository.starts_with(&format!("{}/", self.path)))
@@ -78,7 +60,7 @@ pub fn check_prefixes(findings: &mut Findings, field: &str, allowed: &[String]) 
 /// Why `image` may not run under `allowed`, if it may not.
 pub fn untrusted(image: &str, allowed: &[String]) -> Vec<String> {
     let shown = quote(image);
-    let reference = match parse(image) {
+    let reference = match Reference::try_from(image) {
         Ok(reference) => reference,
         Err(e) => {
             return vec![format!(
@@ -87,7 +69,7 @@ pub fn untrusted(image: &str, allowed: &[String]) -> Vec<String> {
         }
     };
     let mut reasons = Vec::new();
-    let pinned = reference.digest.as_deref().is_some_and(|digest| {
+    let pinned = reference.digest().is_some_and(|digest| {
         digest.strip_prefix("sha256:").is_some_and(|hex| {
             hex.len() == 64
                 && hex
@@ -102,8 +84,8 @@ pub fn untrusted(image: &str, allowed: &[String]) -> Vec<String> {
     if !prefixes.iter().any(|p| p.allows(&reference)) {
         reasons.push(format!(
             "image `{shown}` (registry {}, repository {}) is not from an allowed registry; the hosting profile allows {}",
-            reference.registry,
-            reference.repository,
+            reference.registry(),
+            reference.repository(),
             allowed
                 .iter()
                 .map(|p| format!("`{}`", quote(p)))
