@@ -4,11 +4,19 @@
 # lifecycle, PVC protection, service accounts, StatefulSets and Jobs; no cloud provider, no
 # kubelet: pods are stored, never run). Prints the kubeconfig's absolute path as its last line.
 # Idempotent: when the control plane is already up, it only prints the path.
+#
+# tests/node/up.sh sets HYGIE_CONTROLPLANE_ADDRESS to the node's address, which the API server
+# then serves and advertises (pods reach it through the `kubernetes` Service), and
+# HYGIE_CONTROLPLANE_NODE=1, which adds the controllers a node needs: node lifecycle, volume
+# binding, Deployments, endpoints and the root CA publisher. Without a node they stay off, so
+# that claims keep the phase the tests give them.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 STATE="${HYGIE_CONTROLPLANE_STATE:-$HERE/state}"
 BIN="$HERE/bin"
 KUBECONFIG_PATH="$STATE/kubeconfig"
+ADDRESS="${HYGIE_CONTROLPLANE_ADDRESS:-127.0.0.1}"
+NODE="${HYGIE_CONTROLPLANE_NODE:-}"
 
 log() { echo "controlplane: $*" >&2; }
 
@@ -31,10 +39,10 @@ fi
 mkdir -p "$STATE/pki" "$STATE/etcd"
 started=$(date +%s)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"; }
 ETCD_PORT=$(free_port)
 ETCD_PEER_PORT=$(free_port)
-API_PORT=$(free_port)
+API_PORT=$(free_port "$ADDRESS")
 echo "$API_PORT" > "$STATE/apiserver.port"
 echo "$ETCD_PORT" > "$STATE/etcd.port"
 
@@ -56,7 +64,7 @@ issue() { # name subject [subjectAltName]
     -days 2 -extfile "$ext" -out "$pki/$name.crt"
 }
 issue apiserver "/CN=kube-apiserver" \
-  "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+  "IP:127.0.0.1,IP:$ADDRESS,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
 issue admin "/O=system:masters/CN=hygie-test-admin"
 # The operator under test authenticates as the chart's ServiceAccount (a client certificate
 # with its user name), so that it holds exactly the chart's RBAC and nothing more, and the
@@ -65,12 +73,14 @@ issue operator "/CN=system:serviceaccount:hygie-system:hygie"
 # The controllers run under one identity with full rights (no per-controller service
 # accounts: there is no token controller here).
 issue controller-manager "/O=system:masters/CN=system:kube-controller-manager"
+# The API server's identity towards kubelets (exec, logs).
+issue kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
 openssl_quiet genrsa -out "$pki/sa.key" 2048
 openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 
 kubeconfig() { # file user
   local file=$1 user=$2
-  kubectl config --kubeconfig "$file" set-cluster hygie-test --server "https://127.0.0.1:$API_PORT" \
+  kubectl config --kubeconfig "$file" set-cluster hygie-test --server "https://$ADDRESS:$API_PORT" \
     --certificate-authority "$pki/ca.crt" --embed-certs >/dev/null
   kubectl config --kubeconfig "$file" set-credentials "$user" --client-certificate "$pki/$user.crt" \
     --client-key "$pki/$user.key" --embed-certs >/dev/null
@@ -94,10 +104,12 @@ start etcd --name hygie-test --data-dir "$STATE/etcd" \
 
 start kube-apiserver \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --bind-address "$ADDRESS" --advertise-address "$ADDRESS" --secure-port "$API_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" \
-  --authorization-mode RBAC \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --kubelet-client-certificate "$pki/kubelet-client.crt" --kubelet-client-key "$pki/kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP \
   --service-account-issuer https://kubernetes.default.svc \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range 10.96.0.0/12 \
@@ -106,13 +118,17 @@ start kube-apiserver \
   --audit-log-maxsize 200 --audit-log-maxbackup 1 \
   --profiling=false
 
+controllers=garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller
+if [ -n "$NODE" ]; then
+  controllers+=,node-lifecycle-controller,persistentvolume-binder-controller,deployment-controller,replicaset-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller
+fi
 start kube-controller-manager \
   --kubeconfig "$STATE/controller-manager.kubeconfig" \
   --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
   --authorization-kubeconfig "$STATE/controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port 0 \
   --leader-elect=false --use-service-account-credentials=false \
-  --controllers garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller \
+  --controllers "$controllers" \
   --concurrent-gc-syncs 5
 
 kubeconfig "$KUBECONFIG_PATH" admin
@@ -141,5 +157,5 @@ until kubectl --kubeconfig "$KUBECONFIG_PATH" -n default get serviceaccount defa
   fi
   sleep 0.5
 done
-log "ready in $(( $(date +%s) - started )) s on https://127.0.0.1:$API_PORT"
+log "ready in $(( $(date +%s) - started )) s on https://$ADDRESS:$API_PORT"
 echo "$KUBECONFIG_PATH"

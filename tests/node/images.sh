@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the test node's images with buildah (no daemon, no registry to pull from) and pushes
+# them to the node's registry. Usage: images.sh REGISTRY STATE. Writes each image's reference,
+# by digest under registry.hygie.test, to STATE/<image>.ref:
+#   pause    the pod sandbox, built from the Kubernetes module's pause.c
+#   probe    busybox: serves HTTP on port 8888 as a notebook would, with sh, nc, nslookup, id...
+#   coredns  the CoreDNS binary built by build.sh
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REGISTRY=$1
+STATE=$2
+export BUILDAH_ISOLATION=chroot
+buildah_() { buildah --root "$STATE/buildah" --runroot /run/hygie-node/buildah --storage-driver vfs "$@"; }
+
+# image NAME ROOTFS CONFIG-ARGS...: an image of ROOTFS's files, configured, pushed by digest.
+image() {
+  local name=$1 rootfs=$2; shift 2
+  local container
+  container=$(buildah_ from scratch)
+  buildah_ copy --quiet "$container" "$rootfs" / >/dev/null
+  buildah_ config "$@" "$container"
+  buildah_ commit --quiet --rm "$container" "hygie-test/$name" >/dev/null
+  buildah_ push --quiet --tls-verify=false --digestfile "$STATE/$name.digest" \
+    "hygie-test/$name" "docker://$REGISTRY/$name:test"
+  echo "registry.hygie.test/$name@$(cat "$STATE/$name.digest")" > "$STATE/$name.ref"
+  echo "image $(cat "$STATE/$name.ref")"
+}
+
+work="$STATE/images"
+rm -rf "$work" && mkdir -p "$work"
+
+mkdir -p "$work/pause"
+pause_c="$(cd "$HERE" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+gcc -Os -static -o "$work/pause/pause" "$pause_c"
+image pause "$work/pause" --entrypoint '["/pause"]' --user 65535:65535
+
+mkdir -p "$work/probe/bin" "$work/probe/www" "$work/probe/home/researcher"
+cp "$(command -v busybox)" "$work/probe/bin/busybox"
+for applet in sh nc nslookup id touch sleep printf cat ls mkdir env sha256sum httpd; do
+  ln -s busybox "$work/probe/bin/$applet"
+done
+echo probe > "$work/probe/www/index.html"
+image probe "$work/probe" --cmd '["/bin/httpd", "-f", "-p", "8888", "-h", "/www"]' \
+  --env PATH=/bin --user 10001:10001 --port 8888
+
+mkdir -p "$work/coredns"
+cp "$HERE/bin/coredns" "$work/coredns/coredns"
+image coredns "$work/coredns" --entrypoint '["/coredns"]'
