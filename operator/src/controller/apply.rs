@@ -13,7 +13,7 @@ use std::{
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
-    Api, Client, Resource,
+    Api, Client, Resource, ResourceExt,
     api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
 
@@ -146,6 +146,8 @@ impl Applier {
             match child {
                 Child::Secret(secret) => {
                     if self.cache.get("Secret", &namespace, &name).is_none() {
+                        self.refuse_a_new_key_for_an_existing_volume(secret, &namespace)
+                            .await?;
                         let key = passphrase_key
                             .ok_or_else(|| Error::Waiting("a passphraseKey".into()))?;
                         self.create_key(secret, &namespace, key).await?;
@@ -201,6 +203,39 @@ impl Applier {
             .expect("not poisoned")
             .insert(key, (hash, version(&meta)));
         Ok(true)
+    }
+
+    /// A key Secret missing while the claim it opens exists was deleted by someone: the volume
+    /// was formatted with the old key, so a new one would not open it, and would hide the loss.
+    /// The Secret is read from the API server first, so that a cache behind the claim's does not
+    /// pass for a loss.
+    async fn refuse_a_new_key_for_an_existing_volume(
+        &self,
+        secret: &Secret,
+        namespace: &str,
+    ) -> Result<()> {
+        let Some(claim) = secret.annotations().get(CLAIM) else {
+            return Ok(());
+        };
+        if self
+            .cache
+            .get("PersistentVolumeClaim", namespace, claim)
+            .is_none()
+        {
+            return Ok(());
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        if secrets
+            .get_metadata_opt(&secret.name_any())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        Err(Error::KeyLost {
+            secret: format!("{namespace}/{}", secret.name_any()),
+            claim: format!("{namespace}/{claim}"),
+        })
     }
 
     async fn create_key(&self, secret: &Secret, namespace: &str, key: &str) -> Result<()> {

@@ -20,6 +20,13 @@ pub enum Error {
     #[error("{0}: Hygie never adopts or changes another object's child; rename or remove it")]
     NotOurs(String),
 
+    /// The key Secret of a claim that exists was deleted. A new key would not open the volume
+    /// (a LUKS volume opens only with the passphrase it was formatted with), so none is made.
+    #[error(
+        "the passphrase Secret {secret} of the existing claim {claim} is gone: a new key would not open that volume, so Hygie makes none; restore the Secret from your key backup"
+    )]
+    KeyLost { secret: String, claim: String },
+
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -38,6 +45,7 @@ impl Error {
             Error::InUse(_) => "in_use",
             Error::Waiting(_) => "waiting",
             Error::NotOurs(_) => "not_ours",
+            Error::KeyLost { .. } => "key_lost",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
@@ -53,10 +61,14 @@ impl Error {
     }
 
     /// Whether trying again cannot help until something changes: the API server refused the
-    /// request as invalid or forbidden, or the object belongs to another owner. The object is
+    /// request as invalid or forbidden, the object belongs to another owner, or a volume's key
+    /// is gone. The object is
     /// marked Stalled and retried with a growing delay.
     pub fn is_permanent(&self) -> bool {
-        matches!(self.category(), "invalid" | "forbidden" | "not_ours")
+        matches!(
+            self.category(),
+            "invalid" | "forbidden" | "not_ours" | "key_lost"
+        )
     }
 
     /// The reason of the `Stalled` condition a permanent error sets.
@@ -65,6 +77,7 @@ impl Error {
             "invalid" => "RefusedAsInvalid",
             "forbidden" => "Forbidden",
             "not_ours" => "NameTakenByAnotherObject",
+            "key_lost" => "KeyLost",
             _ => "Failed",
         }
     }

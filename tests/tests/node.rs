@@ -1,0 +1,645 @@
+//! On a real node (tests/node): the kubelet runs what Hygie builds, the CSI driver mounts its
+//! volumes with their keys, kube-router enforces its NetworkPolicies and CoreDNS answers. Every
+//! assertion is an observation: a pod the kubelet reports Ready, a command run inside it, a
+//! connection that goes through or does not. Nothing is patched by hand.
+//!
+//! The bundle is examples/scaleway, which these tests did not write: only what cannot exist
+//! here is substituted (the image and its registry, sizes a test node can hold, names that keep
+//! tests apart), the egress allowlist names a server the test starts, and the ingress namespace
+//! is the test's own.
+
+use std::time::Duration;
+
+use hygie::{
+    api::{Dataset, HostingProfile, Workspace, common::EgressRule, workspace::WorkspacePhase},
+    bundle::Bundle,
+};
+use hygie_tests::{
+    cluster::{
+        TestNamespace, client, create_namespace, install_crds, kubectl, kubectl_ok,
+        kubectl_with_input, wait_for,
+    },
+    operator::{Operator, one_at_a_time},
+    repo_root,
+};
+use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+const START: Duration = Duration::from_secs(180);
+const LEASE: &str = "hygie-node";
+/// What the probe image serves on port 8888, and the outside server on 10.215.0.2:8080.
+const PROBE_PAGE: &str = "probe";
+const OUTSIDE: &str = "10.215.0.2:8080";
+const OUTSIDE_PAGE: &str = "the outside";
+/// The rows the dataset's source claim holds before Hygie clones it.
+const ROWS: &str = "patient,readmitted\n1,yes\n2,no\n";
+
+/// The probe image's reference, printed by tests/node/up.sh.
+fn probe_image() -> String {
+    if let Some(image) = std::env::var_os("HYGIE_NODE_PROBE_IMAGE") {
+        return image.into_string().unwrap();
+    }
+    let path = repo_root().join("tests/node/state/probe.ref");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; start the node with tests/node/up.sh",
+                path.display()
+            )
+        })
+        .trim()
+        .to_owned()
+}
+
+/// A pod in `namespace` running the probe image as Pod Security `restricted` requires,
+/// serving its page on 8888 (and on `extra_port` when given), mounting `claim` at /src.
+fn probe_pod(name: &str, extra_port: Option<u16>, claim: Option<&str>) -> serde_json::Value {
+    let serve = match extra_port {
+        Some(port) => format!("httpd -p {port} -h /www; exec httpd -f -p 8888 -h /www"),
+        None => "exec httpd -f -p 8888 -h /www".to_owned(),
+    };
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {
+                "runAsNonRoot": true, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"}
+            },
+            "containers": [{
+                "name": "probe",
+                "image": probe_image(),
+                "command": ["sh", "-c", serve],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]}
+                },
+                "readinessProbe": {"tcpSocket": {"port": 8888}, "periodSeconds": 1}
+            }]
+        }
+    });
+    if let Some(claim) = claim {
+        pod["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "src", "mountPath": "/src"}]);
+        pod["spec"]["volumes"] =
+            json!([{"name": "src", "persistentVolumeClaim": {"claimName": claim}}]);
+    }
+    pod
+}
+
+fn apply_in(namespace: &str, objects: &[serde_json::Value]) {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let out = kubectl_with_input(
+        &[
+            "apply",
+            "-n",
+            namespace,
+            "--server-side",
+            "--field-manager=platform-team",
+            "-f",
+            "-",
+        ],
+        Some(&list.to_string()),
+    );
+    assert!(out.success, "kubectl apply failed: {}", out.stderr);
+}
+
+fn json_of<T: serde::Serialize>(object: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap();
+    value.as_object_mut().unwrap().remove("status");
+    value
+}
+
+/// Runs `script` with sh in the first container of `pod`; returns its exit status and output.
+fn exec(namespace: &str, pod: &str, script: &str) -> (bool, String) {
+    let out = kubectl(&["exec", "-n", namespace, pod, "--", "sh", "-c", script]);
+    (out.success, format!("{}{}", out.stdout, out.stderr))
+}
+
+/// What `from` gets back for an HTTP request to `address` (empty when nothing answers).
+fn fetch(namespace: &str, from: &str, address: &str) -> String {
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
+    exec(namespace, from, &script).1
+}
+
+async fn wait_ready(client: &Client, namespace: &str, pod: &str) -> Pod {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    wait_for(
+        &api,
+        pod,
+        "Ready, as the kubelet reports it",
+        START,
+        |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        },
+    )
+    .await;
+    api.get(pod).await.unwrap()
+}
+
+fn pod_ip(pod: &Pod) -> String {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("a pod IP")
+}
+
+/// The Scaleway example, moved into `namespace` and made to fit the test node.
+struct Scene {
+    client: Client,
+    namespace: TestNamespace,
+    profile: HostingProfile,
+    dataset: Dataset,
+    workspace: Workspace,
+}
+
+impl Scene {
+    async fn new(prefix: &str) -> Scene {
+        install_crds();
+        let client = client().await;
+        let namespace = TestNamespace::create(&client, prefix).await;
+        let ns = namespace.name.clone();
+        let mut bundle = Bundle::load(&[repo_root().join("examples/scaleway")]).unwrap();
+        let mut profile = bundle.inventory.profiles.values().next().unwrap().clone();
+        let mut dataset = bundle.inventory.datasets.values().next().unwrap().clone();
+        let mut workspace = bundle.workspaces.remove(0);
+
+        let profile_name = format!("{}-{ns}", profile.name_any());
+        profile.metadata.name = Some(profile_name.clone());
+        profile.spec.images.allowed_registries = vec!["registry.hygie.test/".into()];
+        profile.spec.images.importer = Some(probe_image());
+        let ingress = profile
+            .spec
+            .network
+            .ingress_from
+            .as_mut()
+            .expect("the example admits ingress");
+        ingress.namespace_labels = [(
+            "kubernetes.io/metadata.name".to_owned(),
+            format!("{ns}-ingress"),
+        )]
+        .into();
+
+        dataset.metadata.namespace = Some(ns.clone());
+        dataset.spec.hosting_profile = profile_name.clone();
+        dataset.spec.storage.size =
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into());
+
+        workspace.metadata.namespace = Some(ns.clone());
+        workspace.spec.hosting_profile = profile_name;
+        workspace.spec.image = probe_image();
+        workspace.spec.port = 8888;
+        workspace.spec.storage.size =
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("1Gi".into());
+        workspace.spec.resources = serde_json::from_value(json!({
+            "requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}
+        }))
+        .unwrap();
+        Scene {
+            client,
+            namespace,
+            profile,
+            dataset,
+            workspace,
+        }
+    }
+
+    fn ns(&self) -> &str {
+        &self.namespace.name
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    /// The claim the dataset clones, filled by a pod before Hygie sees it, with the passphrase
+    /// Secret its class reads, as the pipeline that exported the registry would leave it.
+    async fn fill_the_source_claim(&self) {
+        let source = self
+            .dataset
+            .spec
+            .source
+            .as_ref()
+            .and_then(|s| s.persistent_volume_claim.as_ref())
+            .expect("the example clones a claim")
+            .claim_name
+            .clone();
+        let mut filler = probe_pod("filler", None, Some(&source));
+        filler["spec"]["containers"][0]["command"] = json!([
+            "sh",
+            "-c",
+            format!(
+                "printf '{}' > /src/readmissions.csv",
+                ROWS.replace('\n', "\\n")
+            )
+        ]);
+        filler["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("readinessProbe");
+        apply_in(
+            self.ns(),
+            &[
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{source}-luks")},
+                   "stringData": {"encryptionPassphrase": "the exporting pipeline's passphrase"}}),
+                json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": source},
+                   "spec": {"storageClassName": "scw-bssd-luks", "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
+                filler,
+            ],
+        );
+        let pods: Api<Pod> = self.api();
+        wait_for(&pods, "filler", "Succeeded", START, |p: Option<&Pod>| {
+            p.and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.as_deref())
+                == Some("Succeeded")
+        })
+        .await;
+    }
+
+    fn apply_bundle(&self) {
+        apply_in(
+            self.ns(),
+            &[
+                json_of(&self.profile),
+                json_of(&self.dataset),
+                json_of(&self.workspace),
+            ],
+        );
+    }
+
+    fn workload(&self) -> String {
+        format!("{}-0", self.workspace.name_any())
+    }
+
+    async fn wait_phase(&self, phase: WorkspacePhase) {
+        let api: Api<Workspace> = self.api();
+        wait_for(
+            &api,
+            &self.workspace.name_any(),
+            &format!("phase {phase:?}"),
+            START,
+            move |w: Option<&Workspace>| {
+                w.and_then(|w| w.status.as_ref())
+                    .and_then(|s| s.phase.as_ref())
+                    == Some(&phase)
+            },
+        )
+        .await;
+    }
+
+    async fn wait_workload_gone(&self) {
+        let api: Api<Pod> = self.api();
+        wait_for(&api, &self.workload(), "gone", START, |p: Option<&Pod>| {
+            p.is_none()
+        })
+        .await;
+    }
+
+    async fn patch_workspace(&self, patch: serde_json::Value) {
+        let api: Api<Workspace> = self.api();
+        api.patch(
+            &self.workspace.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The message of the first Event of `reason` about `object`, waiting for one.
+    async fn event_message(&self, object: &str, reason: &str) -> String {
+        let events: Api<Event> = self.api();
+        let deadline = tokio::time::Instant::now() + START;
+        loop {
+            let found = events
+                .list(&ListParams::default().fields(&format!("involvedObject.name={object}")))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason));
+            if let Some(event) = found {
+                return event.message.unwrap_or_default();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {reason} Event for {object}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn bound_claims(&self) -> Vec<String> {
+        let claims: Api<PersistentVolumeClaim> = self.api();
+        let mut names: Vec<String> = claims
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+            .map(|c| c.name_any())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[tokio::test]
+async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_and_is_fenced() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("node-run").await;
+    let ns = scene.ns().to_owned();
+    scene.fill_the_source_claim().await;
+
+    // Servers: one the allowlist names (on 8888; 9999 is not listed), one it does not.
+    apply_in(
+        &ns,
+        &[
+            probe_pod("allowed", Some(9999), None),
+            probe_pod("other", None, None),
+        ],
+    );
+    let allowed = pod_ip(&wait_ready(&scene.client, &ns, "allowed").await);
+    let other = pod_ip(&wait_ready(&scene.client, &ns, "other").await);
+    scene.workspace.spec.egress = vec![
+        serde_json::from_value::<EgressRule>(
+            json!({"cidr": format!("{allowed}/32"), "ports": [{"port": 8888}]}),
+        )
+        .unwrap(),
+    ];
+
+    let _operator = Operator::start("node-run", LEASE, 3600);
+    scene.apply_bundle();
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workload = scene.workload();
+    let pod = wait_ready(&scene.client, &ns, &workload).await;
+    assert_eq!(
+        pod.spec.unwrap().containers[0].image.as_deref(),
+        Some(probe_image().as_str())
+    );
+
+    // Hardened, as the kubelet and the runtime applied it.
+    let (_, id) = exec(&ns, &workload, "id");
+    assert!(id.starts_with("uid=10001 gid=10001"), "runs as 10001: {id}");
+    let (wrote_root, out) = exec(&ns, &workload, "touch /x");
+    assert!(
+        !wrote_root && out.contains("Read-only file system"),
+        "the root is read-only: {out}"
+    );
+    let (wrote_home, out) = exec(
+        &ns,
+        &workload,
+        "touch /home/researcher/notes && ls -n /home/researcher/notes",
+    );
+    assert!(wrote_home, "the home is writable: {out}");
+    let (_, status) = exec(&ns, &workload, "cat /proc/1/status");
+    assert!(
+        status.contains("CapEff:\t0000000000000000"),
+        "no capability: {status}"
+    );
+    assert!(
+        status.contains("NoNewPrivs:\t1"),
+        "no privilege escalation: {status}"
+    );
+    assert!(status.contains("Seccomp:\t2"), "a seccomp filter: {status}");
+
+    // The dataset: a clone of the source claim, opened with the source's key, read-only.
+    let (_, rows) = exec(&ns, &workload, "cat /data/registry/readmissions.csv");
+    assert_eq!(rows, ROWS, "the dataset mount holds the source's content");
+    let (wrote_data, out) = exec(&ns, &workload, "touch /data/registry/x");
+    assert!(
+        !wrote_data && out.contains("Read-only file system"),
+        "the dataset is read-only: {out}"
+    );
+
+    // DNS through the -allow-dns policy, to CoreDNS.
+    let (resolved, out) = exec(
+        &ns,
+        &workload,
+        "nslookup kubernetes.default.svc.cluster.local",
+    );
+    assert!(
+        resolved && out.contains("10.96.0.1"),
+        "cluster DNS resolves: {out}"
+    );
+
+    // Egress: the allowlisted address and port only. The control pod, which no policy selects,
+    // reaches all three, so a refusal below is the policy's.
+    for target in [format!("{allowed}:9999"), format!("{other}:8888")] {
+        assert!(
+            fetch(&ns, "other", &target).contains(PROBE_PAGE),
+            "the control reaches {target}"
+        );
+    }
+    assert!(
+        fetch(&ns, "other", OUTSIDE).contains(OUTSIDE_PAGE),
+        "the control reaches the outside"
+    );
+    assert!(
+        fetch(&ns, &workload, &format!("{allowed}:8888")).contains(PROBE_PAGE),
+        "the allowlisted address:port"
+    );
+    for target in [
+        format!("{allowed}:9999"),
+        format!("{other}:8888"),
+        OUTSIDE.to_owned(),
+    ] {
+        let got = fetch(&ns, &workload, &target);
+        assert!(
+            !got.contains("HTTP/1"),
+            "egress to {target} must be dropped, got: {got}"
+        );
+    }
+
+    // Ingress: from the profile's ingress namespace only.
+    let workspace_ip = pod_ip(&scene.api::<Pod>().get(&workload).await.unwrap());
+    let target = format!("{workspace_ip}:8888");
+    let ingress = format!("{ns}-ingress");
+    create_namespace(&scene.client, &ingress).await;
+    apply_in(&ingress, &[probe_pod("client", None, None)]);
+    wait_ready(&scene.client, &ingress, "client").await;
+    let from_ingress = fetch(&ingress, "client", &target);
+    kubectl(&["delete", "namespace", &ingress, "--wait=false"]);
+    assert!(
+        from_ingress.contains(PROBE_PAGE),
+        "the ingress namespace reaches the workspace: {from_ingress}"
+    );
+    assert!(
+        !fetch(&ns, "other", &target).contains("HTTP/1"),
+        "another namespace's pod does not"
+    );
+}
+
+#[tokio::test]
+async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_the_mount() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("node-stop").await;
+    let ns = scene.ns().to_owned();
+    scene.fill_the_source_claim().await;
+    let _operator = Operator::start("node-stop", LEASE, 3600);
+    scene.apply_bundle();
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workload = scene.workload();
+    wait_ready(&scene.client, &ns, &workload).await;
+    let (wrote, out) = exec(&ns, &workload, "echo kept > /home/researcher/notes");
+    assert!(wrote, "{out}");
+    let claims = scene.bound_claims().await;
+
+    // Suspend: the pod goes, the volumes stay, and resuming finds the home as it was left.
+    scene
+        .patch_workspace(json!({"spec": {"suspend": true}}))
+        .await;
+    scene.wait_workload_gone().await;
+    assert_eq!(
+        scene.bound_claims().await,
+        claims,
+        "suspension keeps every volume"
+    );
+    scene
+        .patch_workspace(json!({"spec": {"suspend": false}}))
+        .await;
+    wait_ready(&scene.client, &ns, &workload).await;
+    assert_eq!(
+        exec(&ns, &workload, "cat /home/researcher/notes").1,
+        "kept\n"
+    );
+
+    // The key is the lock. Someone deletes the home's key Secret (a backup of it is kept
+    // here) and the pod restarts: the kubelet cannot mount the volume, and Hygie makes no new
+    // key, which would not open it either.
+    let home = format!("{}-home", scene.workspace.name_any());
+    let key_name = format!("{home}-luks");
+    let secrets: Api<Secret> = scene.api();
+    let mut backup = secrets.get(&key_name).await.unwrap();
+    secrets
+        .delete(&key_name, &Default::default())
+        .await
+        .unwrap();
+    scene
+        .api::<Pod>()
+        .delete(&workload, &Default::default())
+        .await
+        .unwrap();
+    let failed_mount = scene.event_message(&workload, "FailedMount").await;
+    assert!(
+        failed_mount.contains(&key_name),
+        "the mount fails for the missing Secret: {failed_mount}"
+    );
+    let api: Api<Workspace> = scene.api();
+    wait_for(
+        &api,
+        &scene.workspace.name_any(),
+        "Stalled: KeyLost",
+        START,
+        |w: Option<&Workspace>| {
+            w.and_then(|w| w.status.as_ref()).is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == "KeyLost")
+            })
+        },
+    )
+    .await;
+    assert!(
+        secrets.get_opt(&key_name).await.unwrap().is_none(),
+        "no new key is made for a volume formatted with the lost one"
+    );
+    // Restored from the backup, the key opens the volume again, with its content.
+    backup.metadata = kube::api::ObjectMeta {
+        name: backup.metadata.name,
+        labels: backup.metadata.labels,
+        annotations: backup.metadata.annotations,
+        owner_references: backup.metadata.owner_references,
+        ..Default::default()
+    };
+    secrets.create(&Default::default(), &backup).await.unwrap();
+    wait_ready(&scene.client, &ns, &workload).await;
+    assert_eq!(
+        exec(&ns, &workload, "cat /home/researcher/notes").1,
+        "kept\n"
+    );
+
+    // Expiry: the pod goes by the clock, and the volumes stay.
+    let soon = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 5).unwrap();
+    scene
+        .patch_workspace(json!({"spec": {"expiresAt": soon.to_string()}}))
+        .await;
+    scene.wait_phase(WorkspacePhase::Expired).await;
+    scene.wait_workload_gone().await;
+    assert_eq!(
+        scene.bound_claims().await,
+        claims,
+        "expiry keeps every volume"
+    );
+
+    // Deletion: pod, claims, keys and the volumes themselves go.
+    let volumes: Vec<String> = scene
+        .api::<PersistentVolumeClaim>()
+        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=hygie"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|c| c.labels().get("hygie.io/workspace").is_some())
+        .filter_map(|c| c.spec.and_then(|s| s.volume_name))
+        .collect();
+    assert!(!volumes.is_empty());
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        &ns,
+        "workspace",
+        &scene.workspace.name_any(),
+        "--wait=true",
+        "--timeout=120s",
+    ]);
+    scene.wait_workload_gone().await;
+    let pvs: Api<PersistentVolume> = Api::all(scene.client.clone());
+    for volume in &volumes {
+        wait_for(
+            &pvs,
+            volume,
+            "deleted by the provisioner",
+            START,
+            |v: Option<&PersistentVolume>| v.is_none(),
+        )
+        .await;
+        let dir = repo_root().join("tests/node/state/volumes").join(volume);
+        assert!(
+            !dir.exists(),
+            "the volume's data is gone from the node: {}",
+            dir.display()
+        );
+    }
+    let left: Vec<String> = scene
+        .api::<Secret>()
+        .list(&ListParams::default().labels(&format!(
+            "hygie.io/workspace={}",
+            scene.workspace.name_any()
+        )))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the workspace's keys are deleted: {left:?}"
+    );
+}
