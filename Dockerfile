@@ -1,6 +1,15 @@
 # The operator image: a static binary on a distroless base, running as non-root.
 # Build: docker build -t hygie:dev .   (the release workflow builds and pushes it)
-FROM docker.io/library/rust:1.95-bookworm AS build
+#
+# The bases are build arguments, so that a machine with no registry can build the image from
+# a binary it built itself (tests/node/images.sh does):
+#   --build-arg BINARY=prebuilt --build-arg RUNTIME_IMAGE=scratch
+# takes target/x86_64-unknown-linux-musl/release/hygie instead of compiling in the rust image.
+ARG BUILD_IMAGE=docker.io/library/rust:1.95-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+ARG BINARY=build
+
+FROM ${BUILD_IMAGE} AS build
 RUN apt-get update && apt-get install -y --no-install-recommends musl-tools \
     && rustup target add x86_64-unknown-linux-musl
 WORKDIR /src
@@ -8,7 +17,12 @@ COPY . .
 RUN cargo build --release --locked -p hygie --target x86_64-unknown-linux-musl \
     && cp target/x86_64-unknown-linux-musl/release/hygie /hygie
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM scratch AS prebuilt
+COPY target/x86_64-unknown-linux-musl/release/hygie /hygie
+
+FROM ${BINARY} AS binary
+
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="hygie" \
@@ -17,7 +31,7 @@ LABEL org.opencontainers.image.title="hygie" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
-COPY --from=build /hygie /hygie
+COPY --from=binary /hygie /hygie
 USER 65532:65532
 ENTRYPOINT ["/hygie"]
 CMD ["run"]

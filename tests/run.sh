@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, Rust unit, golden and CLI tests, the external
-# validators on rendered output, then the end-to-end tests on a real control plane.
+# validators on rendered output, the end-to-end tests on a real control plane, then on a real
+# node (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "format and lints"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+test -z "$(gofmt -l tests/controlplane/cmd tests/node/cmd)" || { gofmt -l tests/controlplane/cmd tests/node/cmd; echo "gofmt: the files above need formatting" >&2; exit 1; }
 
 step "Rust tests (unit, golden, CLI)"
 cargo test --workspace --locked
@@ -29,3 +31,12 @@ HYGIE_CHART_RENDER="$PWD/target/chart-defaults.yaml"
 .venv/bin/python tests/validators/chart.py "$HYGIE_CHART_RENDER"
 export HYGIE_CHART_RENDER
 cargo test -p hygie-tests --features controlplane --locked --test controlplane --test operator --test rbac --test audit
+
+step "end-to-end tests on a real node (tests/node)"
+bash tests/controlplane/down.sh
+trap 'bash tests/node/down.sh' EXIT
+node_out="$(bash tests/node/up.sh)"
+HYGIE_NODE_PROBE_IMAGE="$(echo "$node_out" | tail -n 2 | head -n 1)"
+HYGIE_TEST_KUBECONFIG="$(echo "$node_out" | tail -n 1)"
+export HYGIE_NODE_PROBE_IMAGE HYGIE_TEST_KUBECONFIG
+cargo test -p hygie-tests --features node --locked --test node

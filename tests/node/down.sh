@@ -44,10 +44,24 @@ for dir in "$STATE" "$RUN"; do
   done
 done
 
-# Network: the pod sandboxes' namespaces went with their processes; the Services' and the
-# policies' rules are removed by their own programs; the rest is ours.
+# Network: kube-proxy removes its own rules; the rest is removed here.
 [ -x "$HERE/bin/kube-proxy" ] && "$HERE/bin/kube-proxy" --cleanup >/dev/null 2>&1
-[ -x "$HERE/bin/kube-router" ] && "$HERE/bin/kube-router" --cleanup-config >/dev/null 2>&1
+# kube-router's own cleanup (--cleanup-config) crashes on a kernel without IPVS: its rules,
+# chains and ipsets, and the kubelet's KUBE-FIREWALL, are removed here by their names.
+ours='^(KUBE-ROUTER-|KUBE-NWPLCY-|KUBE-POD-FW-|KUBE-FIREWALL$)'
+iptables -S 2>/dev/null | awk -v re="$ours" '$1 == "-A" && $2 !~ re && $0 ~ / -j (KUBE-ROUTER-|KUBE-FIREWALL)/' |
+  sed 's/^-A/-D/' | while read -r rule; do eval "iptables $rule"; done
+chains=$(iptables -S 2>/dev/null | awk '$1 == "-N" {print $2}' | grep -E "$ours")
+for chain in $chains; do iptables -F "$chain"; done
+for chain in $chains; do iptables -X "$chain"; done
+ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router)' | xargs -r -n1 ipset destroy 2>/dev/null
+# The pod sandboxes' network namespaces, which containerd made and the kubelet had no time to
+# tear down: those that were not there before up.sh.
+if [ -f "$STATE/netns.before" ]; then
+  for netns in $(ip netns list | awk '$1 ~ /^cni-/ {print $1}'); do
+    grep -qx "$netns" "$STATE/netns.before" || ip netns delete "$netns"
+  done
+fi
 if iptables -S HYGIE-NODE >/dev/null 2>&1; then
   iptables -D FORWARD -j HYGIE-NODE 2>/dev/null
   iptables -F HYGIE-NODE && iptables -X HYGIE-NODE

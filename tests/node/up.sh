@@ -88,6 +88,7 @@ wait_for() { # what seconds command...
 # --- Network: the node's address, forwarding, br_netfilter's iptables on the bridge, and the
 # outside. What was changed is recorded so that down.sh puts it back.
 sysctl -n net.ipv4.ip_forward > "$STATE/ip_forward.before"
+ip netns list | awk '{print $1}' > "$STATE/netns.before"
 # This kernel has no dummy interfaces: a veth pair whose ends both stay here does as well.
 ip link add hygie-node type veth peer name hygie-node-peer
 ip addr add "$NODE_IP/32" dev hygie-node
