@@ -2,14 +2,16 @@
 # Builds the test node's programs into bin/, unless they are already there for these sources:
 # the kubelet, kube-proxy and kube-scheduler from the Kubernetes module pinned in go.mod (the
 # control plane's version), the test CSI driver from cmd/, and, at the versions below, from the
-# Go module proxy: the CSI external-provisioner, kube-router (its NetworkPolicy firewall) and
-# CoreDNS, and crane, whose registry holds the images built here.
+# Go module proxy: the CSI external-provisioner, kube-router (its NetworkPolicy firewall),
+# CoreDNS, crane (whose registry holds the images built here) and Helm (which installs the
+# chart).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 EXTERNAL_PROVISIONER=github.com/kubernetes-csi/external-provisioner/v6@v6.4.0
 KUBE_ROUTER=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v2.1.0
 CRANE=github.com/google/go-containerregistry/cmd/crane@v0.22.1
+HELM=helm.sh/helm/v4/cmd/helm@v4.3.1
 COREDNS=github.com/coredns/coredns@v1.15.0
 
 KUBERNETES_VERSION=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' go.mod)
@@ -24,7 +26,7 @@ version_pkg=k8s.io/component-base/version
 minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
 ldflags="-s -w -X $version_pkg.gitVersion=$KUBERNETES_VERSION -X $version_pkg.gitMajor=1 -X $version_pkg.gitMinor=$minor"
 go build -trimpath -ldflags "$ldflags" -o bin/ ./cmd/...
-for module in "$KUBE_ROUTER" "$COREDNS" "$CRANE"; do
+for module in "$KUBE_ROUTER" "$COREDNS" "$CRANE" "$HELM"; do
   GOBIN="$PWD/bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "$module"
 done
 # The provisioner's go.mod has replace directives, which `go install module@version` refuses:

@@ -5,8 +5,10 @@
 #   pause    the pod sandbox, built from the Kubernetes module's pause.c
 #   probe    busybox: serves HTTP on port 8888 as a notebook would, with sh, nc, nslookup, id...
 #   coredns  the CoreDNS binary built by build.sh
+#   hygie    the operator, from the project's Dockerfile, around the static binary built here
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
 REGISTRY=$1
 STATE=$2
 export BUILDAH_ISOLATION=chroot
@@ -20,6 +22,12 @@ image() {
   buildah_ copy --quiet "$container" "$rootfs" / >/dev/null
   buildah_ config "$@" "$container"
   buildah_ commit --quiet --rm "$container" "hygie-test/$name" >/dev/null
+  push "$name"
+}
+
+# push NAME: pushes hygie-test/NAME and records its reference by digest.
+push() {
+  local name=$1
   buildah_ push --quiet --tls-verify=false --digestfile "$STATE/$name.digest" \
     "hygie-test/$name" "docker://$REGISTRY/$name:test"
   echo "registry.hygie.test/$name@$(cat "$STATE/$name.digest")" > "$STATE/$name.ref"
@@ -46,3 +54,9 @@ image probe "$work/probe" --cmd '["/bin/httpd", "-f", "-p", "8888", "-h", "/www"
 mkdir -p "$work/coredns"
 cp "$HERE/bin/coredns" "$work/coredns/coredns"
 image coredns "$work/coredns" --entrypoint '["/coredns"]'
+
+# The Dockerfile's own stages, with the binary built here and no base to pull.
+(cd "$ROOT" && cargo build --quiet --release --locked -p hygie --target x86_64-unknown-linux-musl)
+buildah_ bud --quiet --layers=false --build-arg BINARY=prebuilt --build-arg RUNTIME_IMAGE=scratch \
+  -f "$ROOT/Dockerfile" -t hygie-test/hygie "$ROOT" >/dev/null
+push hygie

@@ -1,0 +1,218 @@
+//! On the real node: `helm install` of charts/hygie with the image built from the project's
+//! Dockerfile. The operator runs as a pod under the chart's ServiceAccount, behind the chart's
+//! NetworkPolicy (enforced by kube-router), elects a leader and brings a workspace up, which
+//! the kubelet then runs. A test binary of its own: it installs and uninstalls the chart's
+//! cluster-wide objects, which the other node tests also use.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use hygie::api::Workspace;
+use hygie_tests::{
+    cluster::{client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input, wait_for},
+    repo_root,
+};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    coordination::v1::Lease,
+    core::v1::{Namespace, Pod},
+};
+use kube::{Api, api::ListParams};
+use serde_json::json;
+
+const RELEASE: &str = "hygie";
+const NAMESPACE: &str = "hygie-system";
+const WITHIN: Duration = Duration::from_secs(180);
+
+fn node_state(file: &str) -> String {
+    let path = repo_root().join("tests/node/state").join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; start the node with tests/node/up.sh",
+                path.display()
+            )
+        })
+        .trim()
+        .to_owned()
+}
+
+fn helm(args: &[&str]) -> String {
+    let binary: PathBuf = repo_root().join("tests/node/bin/helm");
+    let out = Command::new(&binary)
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    assert!(
+        out.status.success(),
+        "helm {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The workspace of docs/install.md's verification step, with the node's probe image.
+fn verification_bundle(namespace: &str, probe: &str) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "hygie.io/v1alpha1", "kind": "HostingProfile",
+         "metadata": {"name": "install-check"},
+         "spec": {
+            "provider": "Scaleway",
+            "certifications": [{"type": "HDS", "reference": "Scaleway HDS certificate 2024-HDS-117", "validUntil": "2029-06-30"}],
+            "residency": {"country": "FR", "regionLabel": "topology.kubernetes.io/region", "regions": ["fr-par"]},
+            "storage": {"storageClassName": "scw-bssd-luks",
+                        "encryption": {"type": "NodeLUKS", "secretSuffix": "-luks", "passphraseKey": "encryptionPassphrase"}},
+            "images": {"allowedRegistries": ["registry.hygie.test/"]},
+            "network": {"dns": {"namespace": "kube-system", "podLabels": {"k8s-app": "kube-dns"}}}
+         }},
+        {"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace",
+         "metadata": {"name": "install-check", "namespace": namespace},
+         "spec": {
+            "hostingProfile": "install-check",
+            "members": [{"kind": "User", "name": "platform-team@hopital-exemple.fr", "role": "Owner"}],
+            "image": probe, "port": 8888,
+            "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+            "storage": {"size": "1Gi"},
+            "expiresAt": "2029-01-01T00:00:00Z"
+         }}
+    ]})
+}
+
+#[tokio::test]
+async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_the_node() {
+    install_crds();
+    let client = client().await;
+    let image = node_state("hygie.ref");
+    let (repository, digest) = image.split_once('@').expect("an image by digest");
+    let api_port =
+        std::fs::read_to_string(repo_root().join("tests/controlplane/state/apiserver.port"))
+            .unwrap();
+    // The chart's NetworkPolicy lets the operator reach the API server's endpoints only: here,
+    // the node's address and the test control plane's port.
+    let chart = repo_root().join("charts/hygie");
+    helm(&[
+        "upgrade",
+        "--install",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "--namespace",
+        NAMESPACE,
+        "--create-namespace",
+        "--take-ownership",
+        "--force-conflicts",
+        "--wait",
+        "--timeout",
+        "180s",
+        "--set",
+        &format!("image.repository={repository}"),
+        "--set",
+        &format!("image.digest={digest}"),
+        "--set",
+        "networkPolicy.apiServer.cidrs={10.213.0.1/32}",
+        "--set",
+        &format!("networkPolicy.apiServer.ports={{{}}}", api_port.trim()),
+    ]);
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
+    wait_for(
+        &deployments,
+        RELEASE,
+        "both replicas available",
+        WITHIN,
+        |d: Option<&Deployment>| {
+            d.and_then(|d| d.status.as_ref())
+                .and_then(|s| s.available_replicas)
+                == Some(2)
+        },
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let names: Vec<String> = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=hygie"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    wait_for(
+        &leases,
+        "hygie-leader",
+        "held by one of the chart's pods",
+        WITHIN,
+        move |l: Option<&Lease>| {
+            l.and_then(|l| l.spec.as_ref())
+                .and_then(|s| s.holder_identity.as_ref())
+                .is_some_and(|holder| names.contains(holder))
+        },
+    )
+    .await;
+
+    // docs/install.md's verification step.
+    let namespace = "install-check";
+    let out = kubectl_with_input(
+        &["apply", "--server-side", "-f", "-"],
+        Some(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+            "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
+            .to_string(),
+        ),
+    );
+    assert!(out.success, "{}", out.stderr);
+    let out = kubectl_with_input(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&verification_bundle(namespace, &node_state("probe.ref")).to_string()),
+    );
+    assert!(out.success, "{}", out.stderr);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "workspace/install-check",
+        "--for=condition=Ready",
+        "--timeout=180s",
+    ]);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "pod/install-check-0",
+        "--for=condition=Ready",
+        "--timeout=180s",
+    ]);
+    let workspace: Workspace = Api::namespaced(client.clone(), namespace)
+        .get("install-check")
+        .await
+        .unwrap();
+    assert!(
+        workspace.status.and_then(|s| s.endpoint).is_some(),
+        "the workspace reports its endpoint"
+    );
+
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        namespace,
+        "workspace/install-check",
+        "--timeout=120s",
+    ]);
+    kubectl_ok(&["delete", "hostingprofile/install-check", "--timeout=60s"]);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(namespace, &Default::default())
+        .await
+        .unwrap();
+    helm(&[
+        "uninstall",
+        RELEASE,
+        "--namespace",
+        NAMESPACE,
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+}
