@@ -5,6 +5,7 @@
 #   pause    the pod sandbox, built from the Kubernetes module's pause.c
 #   probe    busybox: serves HTTP on port 8888 as a notebook would, with sh, nc, nslookup, id...
 #   coredns  the CoreDNS binary built by build.sh
+#   rclone   the Dataset importer: busybox and rclone, trusting the test CA (STATE/s3-ca.crt)
 #   hygie    the operator, from the project's Dockerfile, around the static binary built here
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -54,6 +55,15 @@ image probe "$work/probe" --cmd '["/bin/httpd", "-f", "-p", "8888", "-h", "/www"
 mkdir -p "$work/coredns"
 cp "$HERE/bin/coredns" "$work/coredns/coredns"
 image coredns "$work/coredns" --entrypoint '["/coredns"]'
+
+mkdir -p "$work/rclone/bin" "$work/rclone/etc/ssl/certs"
+cp "$(command -v busybox)" "$work/rclone/bin/busybox"
+for applet in sh cat sed find sort xargs sha256sum cut printf; do
+  ln -s busybox "$work/rclone/bin/$applet"
+done
+cp "$HERE/bin/rclone" "$work/rclone/bin/rclone"
+cp "$STATE/s3-ca.crt" "$work/rclone/etc/ssl/certs/ca-certificates.crt"
+image rclone "$work/rclone" --env PATH=/bin --user 10001:10001
 
 # The Dockerfile's own stages, with the binary built here and no base to pull.
 (cd "$ROOT" && cargo build --quiet --release --locked -p hygie --target x86_64-unknown-linux-musl)

@@ -11,7 +11,8 @@
 # Addresses (all on this machine, none routed out of it):
 #   10.213.0.1       the node and the API server (interface hygie-node)
 #   10.214.0.0/24    pods (the bridge hygie-cni0, gateway 10.214.0.1)
-#   10.215.0.2       the outside (network namespace hygie-outside, web server on port 8080)
+#   10.215.0.2       the outside (network namespace hygie-outside): a web server on port 8080
+#                    and an S3 server (versitygw) on 7070, with TLS
 #   10.96.0.0/12     Services; cluster DNS at 10.96.0.10
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,7 +38,7 @@ REGION=fr-par
 
 log() { echo "node: $*" >&2; }
 alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
-COMPONENTS=(registry containerd kubelet kube-proxy kube-scheduler kube-router csi-driver csi-provisioner)
+COMPONENTS=(s3 registry containerd kubelet kube-proxy kube-scheduler kube-router csi-driver csi-provisioner)
 
 up_already() {
   for component in "${COMPONENTS[@]}"; do alive "$component" || return 1; done
@@ -154,6 +155,18 @@ issue kube-router "/CN=hygie-test:kube-router"
 issue csi-provisioner "/CN=hygie-test:csi-provisioner"
 for name in kubelet kube-proxy kube-scheduler kube-router csi-provisioner; do kubeconfig "$name"; done
 kubectl_ apply -f "$HERE/manifests/rbac.yaml" >/dev/null
+
+# --- The outside's S3 server, for the Dataset import: TLS under the test CA, one root user.
+issue s3 "/CN=s3.outside.hygie.test" "$OUTSIDE_IP"
+cp "$pki/ca.crt" "$STATE/s3-ca.crt"
+mkdir -p "$STATE/s3"
+echo "https://$OUTSIDE_IP:7070" > "$STATE/s3.endpoint"
+echo "hygie-test" > "$STATE/s3.access"
+openssl rand -hex 20 > "$STATE/s3.secret"
+start s3 ip netns exec hygie-outside "$BIN/versitygw" --access "$(cat "$STATE/s3.access")" \
+  --secret "$(cat "$STATE/s3.secret")" --region fr-par --port "$OUTSIDE_IP:7070" \
+  --cert "$STATE/pki/s3.crt" --key "$STATE/pki/s3.key" posix "$STATE/s3"
+wait_for "the S3 server" 30 curl -s --cacert "$STATE/s3-ca.crt" -o /dev/null "https://$OUTSIDE_IP:7070/"
 
 # --- Images: a registry on loopback that containerd pulls registry.hygie.test from.
 start registry "$BIN/crane" registry serve --address "$REGISTRY"

@@ -256,3 +256,28 @@ pub async fn bind_a_retained_volume(client: &Client, namespace: &str, claim: &st
         .unwrap();
     name
 }
+
+/// Applies `objects` as a platform team would, with kubectl and server-side apply, into
+/// `namespace` where they name none.
+pub fn apply_as_platform_team(namespace: Option<&str>, objects: &[serde_json::Value]) {
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let mut args = vec![
+        "apply",
+        "--server-side",
+        "--field-manager=platform-team",
+        "-f",
+        "-",
+    ];
+    if let Some(namespace) = namespace {
+        args.extend(["--namespace", namespace]);
+    }
+    let out = kubectl_with_input(&args, Some(&list.to_string()));
+    assert!(out.success, "kubectl apply failed: {}", out.stderr);
+}
+
+/// `object` as a manifest: its JSON without status.
+pub fn manifest<T: serde::Serialize>(object: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap();
+    value.as_object_mut().unwrap().remove("status");
+    value
+}

@@ -93,4 +93,5 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
 }
 
 pub mod cluster;
+pub mod node;
 pub mod operator;

@@ -9,6 +9,7 @@ use std::{path::PathBuf, process::Command, time::Duration};
 use hygie::api::Workspace;
 use hygie_tests::{
     cluster::{client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input, wait_for},
+    node::node_state,
     repo_root,
 };
 use k8s_openapi::api::{
@@ -22,19 +23,6 @@ use serde_json::json;
 const RELEASE: &str = "hygie";
 const NAMESPACE: &str = "hygie-system";
 const WITHIN: Duration = Duration::from_secs(180);
-
-fn node_state(file: &str) -> String {
-    let path = repo_root().join("tests/node/state").join(file);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; start the node with tests/node/up.sh",
-                path.display()
-            )
-        })
-        .trim()
-        .to_owned()
-}
 
 fn helm(args: &[&str]) -> String {
     let binary: PathBuf = repo_root().join("tests/node/bin/helm");

@@ -16,9 +16,10 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{
-        TestNamespace, client, create_namespace, install_crds, kubectl, kubectl_ok,
-        kubectl_with_input, wait_for,
+        TestNamespace, apply_as_platform_team, client, create_namespace, install_crds, kubectl,
+        kubectl_ok, manifest, wait_for,
     },
+    node::{node_state, probe_image},
     operator::{Operator, one_at_a_time},
     repo_root,
 };
@@ -37,23 +38,6 @@ const OUTSIDE: &str = "10.215.0.2:8080";
 const OUTSIDE_PAGE: &str = "the outside";
 /// The rows the dataset's source claim holds before Hygie clones it.
 const ROWS: &str = "patient,readmitted\n1,yes\n2,no\n";
-
-/// The probe image's reference, printed by tests/node/up.sh.
-fn probe_image() -> String {
-    if let Some(image) = std::env::var_os("HYGIE_NODE_PROBE_IMAGE") {
-        return image.into_string().unwrap();
-    }
-    let path = repo_root().join("tests/node/state/probe.ref");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; start the node with tests/node/up.sh",
-                path.display()
-            )
-        })
-        .trim()
-        .to_owned()
-}
 
 /// A pod in `namespace` running the probe image as Pod Security `restricted` requires,
 /// serving its page on 8888 (and on `extra_port` when given), mounting `claim` at /src.
@@ -95,26 +79,7 @@ fn probe_pod(name: &str, extra_port: Option<u16>, claim: Option<&str>) -> serde_
 }
 
 fn apply_in(namespace: &str, objects: &[serde_json::Value]) {
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-    let out = kubectl_with_input(
-        &[
-            "apply",
-            "-n",
-            namespace,
-            "--server-side",
-            "--field-manager=platform-team",
-            "-f",
-            "-",
-        ],
-        Some(&list.to_string()),
-    );
-    assert!(out.success, "kubectl apply failed: {}", out.stderr);
-}
-
-fn json_of<T: serde::Serialize>(object: &T) -> serde_json::Value {
-    let mut value = serde_json::to_value(object).unwrap();
-    value.as_object_mut().unwrap().remove("status");
-    value
+    apply_as_platform_team(Some(namespace), objects);
 }
 
 /// Runs `script` with sh in the first container of `pod`; returns its exit status and output.
@@ -177,7 +142,7 @@ impl Scene {
         let profile_name = format!("{}-{ns}", profile.name_any());
         profile.metadata.name = Some(profile_name.clone());
         profile.spec.images.allowed_registries = vec!["registry.hygie.test/".into()];
-        profile.spec.images.importer = Some(probe_image());
+        profile.spec.images.importer = Some(node_state("rclone.ref"));
         let ingress = profile
             .spec
             .network
@@ -274,9 +239,9 @@ impl Scene {
         apply_in(
             self.ns(),
             &[
-                json_of(&self.profile),
-                json_of(&self.dataset),
-                json_of(&self.workspace),
+                manifest(&self.profile),
+                manifest(&self.dataset),
+                manifest(&self.workspace),
             ],
         );
     }
@@ -642,4 +607,131 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
         left.is_empty(),
         "the workspace's keys are deleted: {left:?}"
     );
+}
+
+/// Uploads `objects` to a new bucket of the outside's S3 server, signed as AWS signs requests.
+fn upload(bucket: &str, objects: &[(&str, &str)]) {
+    let endpoint = node_state("s3.endpoint");
+    let user = format!("{}:{}", node_state("s3.access"), node_state("s3.secret"));
+    let ca = repo_root().join("tests/node/state/s3-ca.crt");
+    let put = |path: &str, body: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sSf",
+                "-X",
+                "PUT",
+                "--aws-sigv4",
+                "aws:amz:fr-par:s3",
+                "--user",
+                &user,
+            ])
+            .arg("--cacert")
+            .arg(&ca)
+            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+            .args(["--data-binary", body, &format!("{endpoint}/{path}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "PUT {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    put(bucket, "");
+    for (key, body) in objects {
+        put(&format!("{bucket}/{key}"), body);
+    }
+}
+
+/// The checksum the import reports, computed here the same way over the same content: the
+/// sha256 of the list of each file's sha256 and path, sorted by path.
+fn expected_checksum(objects: &[(&str, &str)]) -> String {
+    let mut files: Vec<(String, &str)> = objects
+        .iter()
+        .map(|(key, body)| (format!("./{key}"), *body))
+        .collect();
+    files.sort();
+    let listing: String = files
+        .iter()
+        .map(|(path, body)| format!("{}  {path}\n", sha256_hex(body.as_bytes())))
+        .collect();
+    sha256_hex(listing.as_bytes())
+}
+
+/// The sha256 of `bytes`, by the coreutils the import Job's busybox mirrors.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+#[tokio::test]
+async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_checksum() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("node-s3").await;
+    let ns = scene.ns().to_owned();
+    let objects = [
+        ("readmissions.csv", ROWS),
+        ("2025/cohort.csv", "patient,age\n1,71\n2,64\n"),
+    ];
+    let bucket = format!("registry-{ns}");
+    upload(&bucket, &objects);
+    apply_in(
+        &ns,
+        &[
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"},
+        "stringData": {"accessKeyId": node_state("s3.access"), "secretAccessKey": node_state("s3.secret")}}),
+        ],
+    );
+    scene.dataset.spec.source = serde_json::from_value(json!({"s3": {
+        "endpoint": node_state("s3.endpoint"), "bucket": bucket, "region": "fr-par",
+        "credentialsSecretRef": {"name": "s3-credentials"},
+        "egress": [{"cidr": "10.215.0.2/32", "ports": [{"port": 7070}]}]
+    }}))
+    .unwrap();
+
+    let _operator = Operator::start("node-s3", LEASE, 3600);
+    scene.apply_bundle();
+    let datasets: Api<Dataset> = scene.api();
+    wait_for(
+        &datasets,
+        &scene.dataset.name_any(),
+        "imported",
+        START,
+        |d: Option<&Dataset>| {
+            d.and_then(|d| d.status.as_ref())
+                .is_some_and(|s| s.imported_checksum.is_some())
+        },
+    )
+    .await;
+    let status = datasets
+        .get(&scene.dataset.name_any())
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    let expected = format!("sha256:{}", expected_checksum(&objects));
+    assert_eq!(
+        status.imported_checksum,
+        Some(expected),
+        "the checksum of what was uploaded"
+    );
+    let bytes: usize = objects.iter().map(|(_, body)| body.len()).sum();
+    assert_eq!(status.imported_bytes, Some(bytes as i64));
+
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workload = scene.workload();
+    wait_ready(&scene.client, &ns, &workload).await;
+    for (key, body) in objects {
+        assert_eq!(
+            exec(&ns, &workload, &format!("cat /data/registry/{key}")).1,
+            body
+        );
+    }
 }

@@ -16,8 +16,8 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{
-        TestNamespace, bind_a_retained_volume, client, delete_and_wait, install_crds, kubectl,
-        kubectl_with_input, wait_for,
+        TestNamespace, apply_as_platform_team, bind_a_retained_volume, client, delete_and_wait,
+        install_crds, kubectl, manifest, wait_for,
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
@@ -49,26 +49,8 @@ fn bundle(namespace: &str) -> (HostingProfile, Dataset, Workspace) {
     (profile, dataset, workspace)
 }
 
-/// Applies objects as a platform team would, with kubectl and server-side apply.
 fn apply(objects: &[serde_json::Value]) {
-    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
-    let out = kubectl_with_input(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=platform-team",
-            "-f",
-            "-",
-        ],
-        Some(&list.to_string()),
-    );
-    assert!(out.success, "kubectl apply failed: {}", out.stderr);
-}
-
-fn json_of<T: serde::Serialize>(object: &T) -> serde_json::Value {
-    let mut value = serde_json::to_value(object).unwrap();
-    value.as_object_mut().unwrap().remove("status");
-    value
+    apply_as_platform_team(None, objects);
 }
 
 struct Scene {
@@ -96,9 +78,9 @@ impl Scene {
 
     fn apply_all(&self) {
         apply(&[
-            json_of(&self.profile),
-            json_of(&self.dataset),
-            json_of(&self.workspace),
+            manifest(&self.profile),
+            manifest(&self.dataset),
+            manifest(&self.workspace),
         ]);
     }
 
@@ -384,7 +366,7 @@ async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
     let mut workspace = scene.workspace.clone();
     workspace.spec.egress.clear();
     workspace.spec.members.retain(|m| m.name != "analysts");
-    apply(&[json_of(&workspace)]);
+    apply(&[manifest(&workspace)]);
     let api: Api<NetworkPolicy> = scene.api();
     wait_for(
         &api,
@@ -452,7 +434,7 @@ async fn a_change_that_breaks_a_rule_is_refused_and_nothing_is_loosened() {
     open.spec.egress.push(
         serde_json::from_value(json!({"cidr": "0.0.0.0/0", "ports": [{"port": 443}]})).unwrap(),
     );
-    apply(&[json_of(&open)]);
+    apply(&[manifest(&open)]);
     scene.wait_phase(WorkspacePhase::Blocked).await;
     let workspace: Workspace = scene.api().get("study").await.unwrap();
     let compliant = condition(&workspace, "Compliant").unwrap();
@@ -482,7 +464,7 @@ async fn a_change_that_breaks_a_rule_is_refused_and_nothing_is_loosened() {
     // A workspace that never complied gets nothing at all.
     let mut other = open.clone();
     other.metadata.name = Some("other".into());
-    apply(&[json_of(&other)]);
+    apply(&[manifest(&other)]);
     let api: Api<Workspace> = scene.api();
     wait_for(
         &api,
@@ -513,9 +495,9 @@ async fn at_expires_at_the_workload_stops_and_volumes_and_keys_stay() {
     let soon = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 8).unwrap();
     workspace.spec.expires_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(soon));
     apply(&[
-        json_of(&scene.profile),
-        json_of(&scene.dataset),
-        json_of(&workspace),
+        manifest(&scene.profile),
+        manifest(&scene.dataset),
+        manifest(&workspace),
     ]);
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(replicas(&scene).await, 1);
@@ -617,7 +599,7 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     let mut scene = Scene::new("shred").await;
     scene.dataset.spec.retention.on_delete = OnDelete::Shred;
     let _operator = Operator::start("shred", LEASE, 3600);
-    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    apply(&[manifest(&scene.profile), manifest(&scene.dataset)]);
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     // A disk bound to the claim, from a StorageClass that would keep it (reclaimPolicy Retain).
     let volume = bind_a_retained_volume(&scene.client, &scene.namespace.name, "cohort-data").await;
@@ -822,7 +804,7 @@ async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_w
     exposed.spec.sovereignty = Some(
         serde_json::from_value(json!({"extraterritorialExposure": ["US-CLOUD-Act"]})).unwrap(),
     );
-    apply(&[json_of(&exposed)]);
+    apply(&[manifest(&exposed)]);
     wait_replicas(&scene, 0, Duration::from_secs(60)).await;
     scene.wait_phase(WorkspacePhase::Blocked).await;
     let workspace: Workspace = scene.api().get("study").await.unwrap();
@@ -861,7 +843,7 @@ async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_w
     assert!(record["audit_uid"].as_str().is_some_and(|u| !u.is_empty()));
 
     // Lifted: the workload comes back on its own.
-    apply(&[json_of(&scene.profile)]);
+    apply(&[manifest(&scene.profile)]);
     wait_replicas(&scene, 1, CONVERGE).await;
     scene.wait_phase(WorkspacePhase::Provisioning).await;
 }
@@ -877,7 +859,7 @@ async fn a_shortened_authorisation_stops_the_workload_at_once() {
 
     let mut ended = scene.dataset.clone();
     ended.spec.legal.valid_until = "2025-01-31".parse().unwrap();
-    apply(&[json_of(&ended)]);
+    apply(&[manifest(&ended)]);
     wait_replicas(&scene, 0, Duration::from_secs(60)).await;
     scene.wait_phase(WorkspacePhase::Blocked).await;
     let workspace: Workspace = scene.api().get("study").await.unwrap();
@@ -966,7 +948,7 @@ async fn foreground_deletion_of_a_retained_dataset_keeps_its_volume_and_key() {
     let _turn = one_at_a_time().await;
     let scene = Scene::new("foreground").await;
     let _operator = Operator::start("foreground", LEASE, 3600);
-    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    apply(&[manifest(&scene.profile), manifest(&scene.dataset)]);
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     let claim: PersistentVolumeClaim = scene.api().get("cohort-data").await.unwrap();
     assert!(
@@ -1001,10 +983,10 @@ async fn a_workspace_expiring_past_the_last_timestamp_does_not_stop_the_others()
     let _operator = Operator::start("poison", LEASE, 3600);
     let mut poison = scene.workspace.clone();
     poison.metadata.name = Some("poison".into());
-    let mut poison = json_of(&poison);
+    let mut poison = manifest(&poison);
     poison["spec"]["expiresAt"] = json!("9999-12-31T00:00:00Z");
-    apply(&[json_of(&scene.profile), json_of(&scene.dataset), poison]);
-    apply(&[json_of(&scene.workspace)]);
+    apply(&[manifest(&scene.profile), manifest(&scene.dataset), poison]);
+    apply(&[manifest(&scene.workspace)]);
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     let api: Api<Workspace> = scene.api();
     wait_for(
@@ -1096,7 +1078,7 @@ async fn an_import_onto_a_host_that_stops_complying_is_stopped() {
         }}))
         .unwrap(),
     );
-    apply(&[json_of(&scene.profile), json_of(&scene.dataset)]);
+    apply(&[manifest(&scene.profile), manifest(&scene.dataset)]);
     let jobs: Api<Job> = scene.api();
     wait_for(
         &jobs,
@@ -1111,7 +1093,7 @@ async fn an_import_onto_a_host_that_stops_complying_is_stopped() {
     exposed.spec.sovereignty = Some(
         serde_json::from_value(json!({"extraterritorialExposure": ["US-CLOUD-Act"]})).unwrap(),
     );
-    apply(&[json_of(&exposed)]);
+    apply(&[manifest(&exposed)]);
     wait_for(
         &jobs,
         "cohort-import",
@@ -1133,5 +1115,5 @@ async fn an_import_onto_a_host_that_stops_complying_is_stopped() {
         "the volume and what it holds are kept"
     );
     // Restore the profile for the namespaces that share it.
-    apply(&[json_of(&scene.profile)]);
+    apply(&[manifest(&scene.profile)]);
 }
