@@ -12,6 +12,8 @@ use crate::api::Workspace;
 pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
 /// Name of the policy that limits the access the operator may grant.
 pub const GRANTS_POLICY: &str = "hygie-operator-grants";
+/// Name of the policy that ties an export's requester and reviewers to who authenticated.
+pub const EXPORT_IDENTITY_POLICY: &str = "hygie-export-identity";
 
 /// The operator's identity when installed as the chart installs it by default.
 pub const DEFAULT_OPERATOR: &str = "system:serviceaccount:hygie-system:hygie";
@@ -34,7 +36,73 @@ const GRANTABLE_VERBS: [&str; 4] = ["get", "create", "update", "patch"];
 pub fn policies(operator: &str) -> Vec<Value> {
     let (members, members_binding) = members_may_only_suspend();
     let (grants, grants_binding) = operator_grants_only_member_access(operator);
-    vec![members, members_binding, grants, grants_binding]
+    let (identity, identity_binding) = exports_name_who_authenticated();
+    vec![
+        members,
+        members_binding,
+        grants,
+        grants_binding,
+        identity,
+        identity_binding,
+    ]
+}
+
+/// The airlock's names are the API server's: an ExportRequest's `requester` and an
+/// ExportReview's `reviewer` are the user who creates it, its `reviewerGroups` exactly that
+/// user's groups (but the `system:` ones every user has), and neither changes afterwards. The
+/// operator counts reviews by these fields, so nobody can review in another's name, leave out a
+/// group that makes them a member of the workspace, or claim a group they are not in.
+fn exports_name_who_authenticated() -> (Value, Value) {
+    let created = |resource: &str| {
+        format!("request.operation != 'CREATE' || request.resource.resource != '{resource}'")
+    };
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": EXPORT_IDENTITY_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["hygie.io"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["exportrequests", "exportreviews"],
+            }]},
+            "variables": [
+                {"name": "groups", "expression": "has(request.userInfo.groups) ? request.userInfo.groups.filter(g, !g.startsWith('system:')) : []"},
+                {"name": "declared", "expression": "request.resource.resource == 'exportreviews' && has(object.spec.reviewerGroups) ? object.spec.reviewerGroups : []"},
+            ],
+            "validations": [
+                {
+                    "expression": format!("{} || object.spec.requester == request.userInfo.username", created("exportrequests")),
+                    "messageExpression": "'ExportRequest ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.requester must be the user submitting it, ' + request.userInfo.username + ', not ' + object.spec.requester",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": format!("{} || object.spec.reviewer == request.userInfo.username", created("exportreviews")),
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.reviewer must be the user reviewing, ' + request.userInfo.username + ', not ' + object.spec.reviewer",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": format!("{} || (variables.declared.all(g, g in variables.groups) && variables.groups.all(g, g in variables.declared))", created("exportreviews")),
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.reviewerGroups must be exactly your groups as the API server knows them: [' + variables.groups.join(', ') + ']'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "request.operation != 'UPDATE' || object.spec == oldObject.spec",
+                    "messageExpression": "request.kind.kind + ' ' + object.metadata.namespace + '/' + object.metadata.name + ': its spec cannot change once created; delete it and create another'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": EXPORT_IDENTITY_POLICY, "labels": labels()},
+        "spec": {"policyName": EXPORT_IDENTITY_POLICY, "validationActions": ["Deny"]},
+    });
+    (policy, binding)
 }
 
 /// A member of a workspace (by user name or by one of their groups) may update it, but change

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::{
-    api::{Dataset, HostingProfile, Workspace},
+    api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
     build::labels,
     policy::{Inventory, ObjectKey},
 };
@@ -83,6 +83,8 @@ impl Schemas {
 pub struct Bundle {
     pub inventory: Inventory,
     pub workspaces: Vec<Workspace>,
+    /// Reviews of export requests: checked by the API server's schema, counted by the operator.
+    pub reviews: Vec<ExportReview>,
 }
 
 /// Input that cannot be read as Hygie objects.
@@ -141,6 +143,8 @@ impl Bundle {
             Object::Profile(profile) => self.inventory.add_profile(profile),
             Object::Dataset(dataset) => self.inventory.add_dataset(dataset),
             Object::Workspace(workspace) => self.workspaces.push(*workspace),
+            Object::ExportRequest(request) => self.inventory.export_requests.push(*request),
+            Object::ExportReview(review) => self.reviews.push(*review),
         }
     }
 
@@ -173,6 +177,8 @@ enum Object {
     Profile(HostingProfile),
     Dataset(Dataset),
     Workspace(Box<Workspace>),
+    ExportRequest(Box<ExportRequest>),
+    ExportReview(Box<ExportReview>),
 }
 
 impl Object {
@@ -181,6 +187,8 @@ impl Object {
             Object::Profile(profile) => ObjectKey::of(profile),
             Object::Dataset(dataset) => ObjectKey::of(dataset),
             Object::Workspace(workspace) => ObjectKey::of(workspace.as_ref()),
+            Object::ExportRequest(request) => ObjectKey::of(request.as_ref()),
+            Object::ExportReview(review) => ObjectKey::of(review.as_ref()),
         }
     }
 }
@@ -265,8 +273,10 @@ fn read_document(document: Value, schemas: &mut Schemas) -> Result<Object, Strin
         "HostingProfile" => Ok(Object::Profile(decode(document, schemas)?)),
         "Dataset" => Ok(Object::Dataset(decode(document, schemas)?)),
         "Workspace" => Ok(Object::Workspace(Box::new(decode(document, schemas)?))),
+        "ExportRequest" => Ok(Object::ExportRequest(Box::new(decode(document, schemas)?))),
+        "ExportReview" => Ok(Object::ExportReview(Box::new(decode(document, schemas)?))),
         other => Err(format!(
-            "kind `{other}` is not a Hygie kind (HostingProfile, Dataset, Workspace)"
+            "kind `{other}` is not a Hygie kind (HostingProfile, Dataset, Workspace, ExportRequest, ExportReview)"
         )),
     }
 }

@@ -1,6 +1,6 @@
 //! Small, valid objects for unit tests, written as users write them: in YAML.
 
-use crate::api::{Dataset, HostingProfile, Workspace};
+use crate::api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace};
 use crate::policy::Inventory;
 
 pub const NOW: &str = "2026-12-01T00:00:00Z";
@@ -92,6 +92,32 @@ pub fn profile_yaml(spec_lines: &str) -> HostingProfile {
         .collect();
     parse(&format!(
         "apiVersion: hygie.io/v1alpha1\nkind: HostingProfile\nmetadata: {{name: p}}\nspec:\n{spec}  storage: {{storageClassName: sc, encryption: {{type: ProviderManaged}}}}\n  images: {{allowedRegistries: [\"registry.example.fr/\"]}}\n"
+    ))
+}
+
+/// `alice`'s request to take a table out of `study` to the profile's `results` destination.
+pub fn export_request() -> ExportRequest {
+    parse(
+        r#"
+apiVersion: hygie.io/v1alpha1
+kind: ExportRequest
+metadata: {name: table-1, namespace: research}
+spec:
+  workspace: study
+  files: [tables/readmissions-by-age.csv]
+  justification: "Aggregate table for the article, cells under 11 suppressed"
+  outputs: [AggregateStatistics]
+  destination: results
+  requester: alice
+"#,
+    )
+}
+
+/// `reviewer`'s decision on `table-1`, declaring `groups`.
+pub fn export_review(reviewer: &str, groups: &[&str], approve: bool) -> ExportReview {
+    let decision = if approve { "Approve" } else { "Reject" };
+    parse(&format!(
+        "apiVersion: hygie.io/v1alpha1\nkind: ExportReview\nmetadata: {{name: {reviewer}-on-table-1, namespace: research}}\nspec: {{request: table-1, reviewer: {reviewer}, reviewerGroups: {groups:?}, decision: {decision}, reason: \"checked the cell sizes\"}}\n"
     ))
 }
 

@@ -290,23 +290,25 @@ fn render_skips_what_breaks_a_rule_says_why_and_exits_1() {
 }
 
 #[test]
-fn crds_prints_the_three_definitions_and_the_admission_policies() {
+fn crds_prints_every_definition_and_the_admission_policies() {
     let out = hygie(&["crds"]);
     assert_eq!(out.code, 0);
     assert_eq!(
         out.stdout.matches("kind: CustomResourceDefinition").count(),
-        3
+        5
     );
     assert_eq!(
         out.stdout
             .matches("kind: ValidatingAdmissionPolicyBinding")
             .count(),
-        2
+        3
     );
     for name in [
         "hostingprofiles.hygie.io",
         "datasets.hygie.io",
         "workspaces.hygie.io",
+        "exportrequests.hygie.io",
+        "exportreviews.hygie.io",
         "hygie-admission-policies",
     ] {
         let file = std::fs::read_to_string(repo(&format!("crds/{name}.yaml"))).unwrap();

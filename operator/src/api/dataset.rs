@@ -43,6 +43,10 @@ pub struct DatasetSpec {
     /// What happens to the volume and its key when the Dataset is deleted.
     #[serde(default)]
     pub retention: Retention,
+    /// Whether outputs of workspaces that mount this dataset may leave through the airlock,
+    /// and who reviews them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::export::DatasetExport>,
 }
 
 /// The legal frame of the processing, as the data protection officer records it.

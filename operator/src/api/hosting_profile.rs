@@ -49,6 +49,10 @@ pub struct HostingProfileSpec {
     /// already knows of the provider. It may add exposure, never remove it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sovereignty: Option<Sovereignty>,
+    /// The airlock: where reviewed outputs may go, and who reviews them by default. Without
+    /// it nothing is ever exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exports: Option<super::export::ExportPolicy>,
 }
 
 /// Cloud providers whose storage, regions and operator Hygie knows.

@@ -3,11 +3,13 @@
 pub mod common;
 pub mod conditions;
 pub mod dataset;
+pub mod export;
 pub mod hosting_profile;
 pub mod workspace;
 
 pub use common::{Classification, Date, EgressPort, EgressRule, Protocol};
 pub use dataset::{Dataset, DatasetSpec};
+pub use export::{ExportRequest, ExportReview};
 pub use hosting_profile::{HostingProfile, HostingProfileSpec};
 pub use workspace::{Workspace, WorkspaceSpec};
 
@@ -16,5 +18,11 @@ use kube::CustomResourceExt;
 
 /// The CRDs of every kind, in the order they should be applied.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![HostingProfile::crd(), Dataset::crd(), Workspace::crd()]
+    vec![
+        HostingProfile::crd(),
+        Dataset::crd(),
+        Workspace::crd(),
+        ExportRequest::crd(),
+        ExportReview::crd(),
+    ]
 }

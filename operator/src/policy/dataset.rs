@@ -107,5 +107,6 @@ pub fn check_dataset(
             );
         }
     }
+    super::export::check_dataset_export(&mut findings, dataset, inventory);
     findings.into_vec()
 }

@@ -4,6 +4,7 @@
 
 mod dataset;
 mod eea;
+pub mod export;
 mod images;
 mod mounts;
 mod names;
@@ -22,7 +23,7 @@ use std::{
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
-use crate::api::{Dataset, HostingProfile, Workspace};
+use crate::api::{Dataset, ExportRequest, HostingProfile, Workspace};
 
 pub use dataset::check_dataset;
 pub use profile::check_profile;
@@ -63,10 +64,16 @@ pub enum Rule {
     Ingress,
     #[serde(rename = "HYG016")]
     Provenance,
+    #[serde(rename = "HYG017")]
+    ExportDestination,
+    #[serde(rename = "HYG018")]
+    ExportAllowed,
+    #[serde(rename = "HYG019")]
+    Reviewers,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 19] = [
         Rule::Residency,
         Rule::HdsCertified,
         Rule::Encryption,
@@ -83,6 +90,9 @@ impl Rule {
         Rule::Names,
         Rule::Ingress,
         Rule::Provenance,
+        Rule::ExportDestination,
+        Rule::ExportAllowed,
+        Rule::Reviewers,
     ];
 
     /// The stable id, such as `HYG005`.
@@ -104,6 +114,9 @@ impl Rule {
             Rule::Names => "HYG014",
             Rule::Ingress => "HYG015",
             Rule::Provenance => "HYG016",
+            Rule::ExportDestination => "HYG017",
+            Rule::ExportAllowed => "HYG018",
+            Rule::Reviewers => "HYG019",
         }
     }
 
@@ -152,6 +165,15 @@ impl Rule {
             }
             Rule::Provenance => {
                 "a dataset's persistentVolumeClaim source is not a claim Hygie manages (another dataset's volume, a workspace's home or copy)"
+            }
+            Rule::ExportDestination => {
+                "a profile's export destinations are in its residency regions and reached over HTTPS"
+            }
+            Rule::ExportAllowed => {
+                "an export request names a workspace of its namespace and a destination of its profile, and every dataset the workspace mounts allows export (Identifying data only when its owner says so)"
+            }
+            Rule::Reviewers => {
+                "a dataset (or profile) that allows export lists its reviewers once each, never system: identities, enough for its requiredApprovals (default 2, at least 1)"
             }
             Rule::Names => {
                 "names leave every derived name valid: a Workspace is a DNS-1035 label of at most 52 characters not ending in -import, a Dataset a DNS-1123 label of at most 56"
@@ -256,6 +278,8 @@ pub struct Inventory {
     pub datasets: BTreeMap<(String, String), Dataset>,
     /// Claims Hygie manages, by namespace and name: what a dataset may not be cloned from.
     pub managed_claims: BTreeSet<(String, String)>,
+    /// Export requests, checked against the workspaces they name.
+    pub export_requests: Vec<ExportRequest>,
 }
 
 impl Inventory {
@@ -277,7 +301,8 @@ impl Inventory {
     }
 }
 
-/// Every violation of a whole bundle: profiles, datasets and workspaces, in that order.
+/// Every violation of a whole bundle: profiles, datasets, workspaces and export requests, in
+/// that order.
 pub fn check_all(
     inventory: &Inventory,
     workspaces: &[Workspace],
@@ -291,10 +316,18 @@ pub fn check_all(
         .datasets
         .values()
         .flat_map(|d| check_dataset(d, inventory, now));
+    let exports = inventory
+        .export_requests
+        .iter()
+        .flat_map(|r| export::check_request(r, inventory, workspaces));
     let workspaces = workspaces
         .iter()
         .flat_map(|w| check_workspace(w, inventory, now));
-    profiles.chain(datasets).chain(workspaces).collect()
+    profiles
+        .chain(datasets)
+        .chain(workspaces)
+        .chain(exports)
+        .collect()
 }
 
 /// Violations as one message, for a condition or an Event.

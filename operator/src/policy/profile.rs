@@ -122,6 +122,7 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             );
         }
     }
+    super::export::check_profile_exports(&mut findings, profile);
     findings.into_vec()
 }
 

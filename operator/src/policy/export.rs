@@ -1,0 +1,387 @@
+//! The airlock's rules and its count of reviews.
+//!
+//! - HYG017: a profile's export destinations are in its residency regions, over HTTPS.
+//! - HYG018: an export request names a workspace of its namespace and a destination its
+//!   profile declares, and every dataset the workspace mounts allows export.
+//! - HYG019: whoever must review can: a dataset (or the profile, for workspaces without
+//!   datasets) that allows export lists enough reviewers for its required approvals.
+//!
+//! The count: a review counts when its reviewer is listed (by name, or by a group the API
+//! server vouched for), is not the requester, is not a member of the workspace, and has not
+//! reviewed this request already. One counted Reject ends the request; it is approved when every
+//! panel (each mounted dataset's reviewers) has its required number of distinct approvals.
+
+use std::collections::BTreeSet;
+
+use kube::ResourceExt;
+
+use super::{Findings, Inventory, Rule, Violation, quote};
+use crate::api::{
+    Classification, Dataset, ExportRequest, ExportReview, HostingProfile, Workspace,
+    export::{
+        DEFAULT_REQUIRED_APPROVALS, DatasetExport, Decision, ExportPolicy, ReviewRecord, Reviewer,
+    },
+    workspace::{Member, MemberKind},
+};
+
+/// HYG017 and HYG019 on a profile's airlock.
+pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingProfile) {
+    let Some(exports) = &profile.spec.exports else {
+        return;
+    };
+    let regions = &profile.spec.residency.regions;
+    for (i, destination) in exports.destinations.iter().enumerate() {
+        let field = format!("spec.exports.destinations[{i}].s3");
+        if !regions.contains(&destination.s3.region) {
+            findings.add(
+                Rule::ExportDestination,
+                format!("{field}.region"),
+                format!(
+                    "`{}` is not one of the profile's residency regions ({}); outputs are released only where the data may live",
+                    quote(&destination.s3.region),
+                    regions.join(", ")
+                ),
+            );
+        }
+        if !destination.s3.endpoint.starts_with("https://") {
+            findings.add(
+                Rule::ExportDestination,
+                format!("{field}.endpoint"),
+                "the destination's endpoint is reached over HTTPS (https://)",
+            );
+        }
+    }
+    check_panel(
+        findings,
+        "spec.exports",
+        &exports.reviewers,
+        exports.required_approvals,
+    );
+}
+
+/// HYG019 on a dataset that allows export.
+pub(crate) fn check_dataset_export(
+    findings: &mut Findings,
+    dataset: &Dataset,
+    inventory: &Inventory,
+) {
+    if !allows_export(dataset) {
+        return;
+    }
+    let profile = inventory
+        .profile(&dataset.spec.hosting_profile)
+        .and_then(|p| p.spec.exports.as_ref());
+    let panel = panel_of(dataset, profile);
+    if let Some(own) = &dataset.spec.export
+        && !own.reviewers.is_empty()
+    {
+        check_panel(
+            findings,
+            "spec.export",
+            &own.reviewers,
+            own.required_approvals,
+        );
+    } else if profile.is_some() && panel.reviewers.is_empty() {
+        findings.add(
+            Rule::Reviewers,
+            "spec.export.reviewers",
+            "exports from this dataset are allowed but nobody reviews them: list reviewers here or in the profile's spec.exports.reviewers",
+        );
+    }
+}
+
+fn check_panel(findings: &mut Findings, at: &str, reviewers: &[Reviewer], required: Option<u32>) {
+    let required = required.unwrap_or(DEFAULT_REQUIRED_APPROVALS);
+    if required == 0 {
+        findings.add(
+            Rule::Reviewers,
+            format!("{at}.requiredApprovals"),
+            "at least one approval is required",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, reviewer) in reviewers.iter().enumerate() {
+        if reviewer.name.starts_with("system:") {
+            findings.add(
+                Rule::Reviewers,
+                format!("{at}.reviewers[{i}].name"),
+                format!(
+                    "`{}` is a system identity; reviewers are people and groups of your identity provider",
+                    quote(&reviewer.name)
+                ),
+            );
+        }
+        if !seen.insert(reviewer) {
+            findings.add(
+                Rule::Reviewers,
+                format!("{at}.reviewers[{i}]"),
+                format!("`{}` is listed twice", quote(&reviewer.name)),
+            );
+        }
+    }
+    let users = seen.iter().filter(|r| r.kind == MemberKind::User).count();
+    let groups = seen.len() - users;
+    if !reviewers.is_empty() && groups == 0 && users < required as usize {
+        findings.add(
+            Rule::Reviewers,
+            format!("{at}.reviewers"),
+            format!(
+                "{required} distinct approvals are required but only {users} reviewer(s) are listed: no request could ever be approved"
+            ),
+        );
+    }
+}
+
+/// HYG018: what a request names exists and allows export.
+pub fn check_request(
+    request: &ExportRequest,
+    inventory: &Inventory,
+    workspaces: &[Workspace],
+) -> Vec<Violation> {
+    let mut findings = Findings::for_object(request);
+    let namespace = request.namespace().unwrap_or_default();
+    let workspace = workspaces.iter().find(|w| {
+        w.namespace().as_deref() == Some(namespace.as_str())
+            && w.name_any() == request.spec.workspace
+    });
+    let Some(workspace) = workspace else {
+        findings.add(
+            Rule::ExportAllowed,
+            "spec.workspace",
+            format!(
+                "no Workspace `{}` in namespace `{namespace}`",
+                quote(&request.spec.workspace)
+            ),
+        );
+        return findings.into_vec();
+    };
+    let exports = inventory
+        .profile(&workspace.spec.hosting_profile)
+        .and_then(|p| p.spec.exports.as_ref());
+    let declared = exports
+        .map(|e| {
+            e.destinations
+                .iter()
+                .any(|d| d.name == request.spec.destination)
+        })
+        .unwrap_or(false);
+    if !declared {
+        findings.add(
+            Rule::ExportAllowed,
+            "spec.destination",
+            format!(
+                "`{}` is not an export destination of HostingProfile `{}`; only the profile's spec.exports.destinations are",
+                quote(&request.spec.destination),
+                workspace.spec.hosting_profile
+            ),
+        );
+    }
+    for mount in &workspace.spec.datasets {
+        if let Some(dataset) = inventory.dataset(&namespace, &mount.name)
+            && !allows_export(dataset)
+        {
+            findings.add(
+                Rule::ExportAllowed,
+                "spec.workspace",
+                format!(
+                    "Workspace `{}` mounts Dataset `{}`, which allows no export ({}); its owner may allow it with spec.export.allowed",
+                    workspace.name_any(),
+                    mount.name,
+                    match dataset.spec.classification {
+                        Classification::Identifying => "identifying data, by default",
+                        _ => "spec.export.allowed is false",
+                    }
+                ),
+            );
+        }
+    }
+    findings.into_vec()
+}
+
+/// Whether outputs of workspaces mounting `dataset` may leave at all.
+pub fn allows_export(dataset: &Dataset) -> bool {
+    let by_default = dataset.spec.classification != Classification::Identifying;
+    dataset
+        .spec
+        .export
+        .as_ref()
+        .and_then(|e| e.allowed)
+        .unwrap_or(by_default)
+}
+
+/// Who must approve, and how many of them: a dataset's reviewers, or the profile's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Panel {
+    /// What the panel answers for: `Dataset/<name>` or `HostingProfile/<name>`.
+    pub of: String,
+    pub reviewers: Vec<Reviewer>,
+    pub required: u32,
+}
+
+fn panel_of(dataset: &Dataset, profile: Option<&ExportPolicy>) -> Panel {
+    let own = dataset.spec.export.clone().unwrap_or_default();
+    let DatasetExport {
+        reviewers,
+        required_approvals,
+        ..
+    } = own;
+    let (reviewers, required) = match (reviewers.is_empty(), profile) {
+        (false, _) => (reviewers, required_approvals),
+        (true, Some(profile)) => (
+            profile.reviewers.clone(),
+            required_approvals.or(profile.required_approvals),
+        ),
+        (true, None) => (Vec::new(), required_approvals),
+    };
+    Panel {
+        of: format!("Dataset/{}", dataset.name_any()),
+        reviewers,
+        required: required.unwrap_or(DEFAULT_REQUIRED_APPROVALS),
+    }
+}
+
+/// The panels a request from `workspace` must satisfy: one per mounted dataset, or the
+/// profile's own for a workspace without datasets.
+pub fn panels(workspace: &Workspace, inventory: &Inventory) -> Vec<Panel> {
+    let profile_name = &workspace.spec.hosting_profile;
+    let exports = inventory
+        .profile(profile_name)
+        .and_then(|p| p.spec.exports.as_ref());
+    let namespace = workspace.namespace().unwrap_or_default();
+    let datasets: Vec<Panel> = workspace
+        .spec
+        .datasets
+        .iter()
+        .filter_map(|m| inventory.dataset(&namespace, &m.name))
+        .map(|d| panel_of(d, exports))
+        .collect();
+    if !datasets.is_empty() {
+        return datasets;
+    }
+    vec![Panel {
+        of: format!("HostingProfile/{profile_name}"),
+        reviewers: exports.map(|e| e.reviewers.clone()).unwrap_or_default(),
+        required: exports
+            .and_then(|e| e.required_approvals)
+            .unwrap_or(DEFAULT_REQUIRED_APPROVALS),
+    }]
+}
+
+/// Where the reviews of a request stand.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Not enough approvals yet: `missing` says which panel waits for how many more.
+    Pending {
+        missing: Vec<String>,
+    },
+    Approved {
+        by: Vec<String>,
+    },
+    Rejected {
+        by: String,
+        reason: String,
+    },
+}
+
+/// Counts `reviews` (of any request; those of others are skipped) in the order given, which
+/// should be their creation order, for `request` from `workspace` under `panels`.
+pub fn count(
+    request: &ExportRequest,
+    workspace: &Workspace,
+    panels: &[Panel],
+    reviews: &[ExportReview],
+) -> (Verdict, Vec<ReviewRecord>) {
+    let mut records = Vec::new();
+    let mut approvers: Vec<&ExportReview> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for review in reviews
+        .iter()
+        .filter(|r| r.spec.request == request.name_any())
+    {
+        let ignored = why_not_counted(review, request, &workspace.spec.members, panels, &seen);
+        seen.insert(review.spec.reviewer.clone());
+        records.push(ReviewRecord {
+            name: review.name_any(),
+            reviewer: review.spec.reviewer.clone(),
+            decision: review.spec.decision,
+            reason: review.spec.reason.clone(),
+            counted: ignored.is_none(),
+            ignored_because: ignored.clone(),
+            at: review.metadata.creation_timestamp.clone(),
+        });
+        if ignored.is_some() {
+            continue;
+        }
+        match review.spec.decision {
+            Decision::Reject => {
+                let verdict = Verdict::Rejected {
+                    by: review.spec.reviewer.clone(),
+                    reason: review.spec.reason.clone(),
+                };
+                return (verdict, records);
+            }
+            Decision::Approve => approvers.push(review),
+        }
+    }
+    let missing: Vec<String> = panels
+        .iter()
+        .filter_map(|panel| {
+            let have = approvers.iter().filter(|r| listed(r, panel)).count();
+            (have < panel.required as usize)
+                .then(|| format!("{} needs {} more", panel.of, panel.required as usize - have))
+        })
+        .collect();
+    let verdict = if missing.is_empty() {
+        Verdict::Approved {
+            by: approvers.iter().map(|r| r.spec.reviewer.clone()).collect(),
+        }
+    } else {
+        Verdict::Pending { missing }
+    };
+    (verdict, records)
+}
+
+fn why_not_counted(
+    review: &ExportReview,
+    request: &ExportRequest,
+    members: &[Member],
+    panels: &[Panel],
+    seen: &BTreeSet<String>,
+) -> Option<String> {
+    let reviewer = &review.spec.reviewer;
+    if *reviewer == request.spec.requester {
+        return Some("the requester cannot review their own request".into());
+    }
+    if is_member(review, members) {
+        return Some("a member of the workspace cannot review its exports".into());
+    }
+    if !panels.iter().any(|panel| listed(review, panel)) {
+        return Some("not a listed reviewer of the workspace's datasets".into());
+    }
+    if seen.contains(reviewer) {
+        return Some("this reviewer has already reviewed the request".into());
+    }
+    None
+}
+
+/// Whether the review's author is among `panel`'s reviewers, by name or by a group.
+fn listed(review: &ExportReview, panel: &Panel) -> bool {
+    panel
+        .reviewers
+        .iter()
+        .any(|r| matches(r.kind, &r.name, review))
+}
+
+fn is_member(review: &ExportReview, members: &[Member]) -> bool {
+    members.iter().any(|m| matches(m.kind, &m.name, review))
+}
+
+fn matches(kind: MemberKind, name: &str, review: &ExportReview) -> bool {
+    match kind {
+        MemberKind::User => review.spec.reviewer == name,
+        MemberKind::Group => review.spec.reviewer_groups.iter().any(|g| g == name),
+    }
+}
+
+#[cfg(test)]
+mod tests;
