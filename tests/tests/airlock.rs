@@ -1,0 +1,184 @@
+//! The airlock on the test control plane, as four people with certificates of their own:
+//! alice (researchers), bob and carol (data-stewards), mallory (visitors). The API server, not
+//! the operator, refuses a request or a review in someone else's name, a review that hides or
+//! invents a group, and any change to either once created.
+
+use hygie::bundle::Bundle;
+use hygie_tests::{
+    cluster::{
+        Kubectl, TestNamespace, apply_as_platform_team, client, install_crds, kubeconfig,
+        kubectl_at, kubectl_ok, manifest,
+    },
+    operator::install_chart_rbac,
+    repo_root,
+};
+use serde_json::{Value, json};
+
+/// Creates `object` in `namespace` with kubectl, authenticated as `user`.
+fn create_as(user: &str, namespace: &str, object: &Value) -> Kubectl {
+    let config = kubeconfig()
+        .parent()
+        .unwrap()
+        .join(format!("users/{user}.kubeconfig"));
+    kubectl_at(
+        &config,
+        &["create", "-n", namespace, "-f", "-"],
+        Some(&object.to_string()),
+    )
+}
+
+/// A document of examples/airlock, moved into `namespace`.
+fn example(file: &str, namespace: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join("examples/airlock").join(file)).unwrap();
+    let mut object: Value = serde_saphyr::from_str(&text).unwrap();
+    object["metadata"]["namespace"] = json!(namespace);
+    object
+}
+
+fn review(name: &str, reviewer: &str, groups: &[&str], namespace: &str) -> Value {
+    json!({
+        "apiVersion": "hygie.io/v1alpha1", "kind": "ExportReview",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"request": "table-2", "reviewer": reviewer, "reviewerGroups": groups,
+                 "decision": "Approve", "reason": "counts only"}
+    })
+}
+
+#[tokio::test]
+async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
+    install_crds();
+    install_chart_rbac();
+    let client = client().await;
+    let namespace = TestNamespace::create(&client, "airlock").await;
+    let ns = namespace.name.as_str();
+
+    // The platform team declares the study and gives each person their airlock role.
+    let bundle = Bundle::load(&[repo_root().join("examples/airlock")]).unwrap();
+    let mut objects: Vec<Value> = bundle.inventory.profiles.values().map(manifest).collect();
+    for dataset in bundle.inventory.datasets.values() {
+        let mut dataset = manifest(dataset);
+        dataset["metadata"]["namespace"] = json!(ns);
+        objects.push(dataset);
+    }
+    for workspace in &bundle.workspaces {
+        let mut workspace = manifest(workspace);
+        workspace["metadata"]["namespace"] = json!(ns);
+        objects.push(workspace);
+    }
+    for (person, role) in [
+        ("alice", "researcher"),
+        ("mallory", "researcher"),
+        ("bob", "reviewer"),
+        ("carol", "reviewer"),
+        ("mallory", "reviewer"),
+    ] {
+        objects.push(json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": format!("{person}-{role}"), "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("hygie-{role}")},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": person}]
+        }));
+    }
+    apply_as_platform_team(None, &objects);
+
+    // A request in someone else's name is refused, with the policy's message.
+    let request = example("request.yaml", ns);
+    let out = create_as("mallory", ns, &request);
+    assert!(!out.success, "mallory submitted alice's request");
+    assert!(
+        out.stderr.contains("hygie-export-identity")
+            && out
+                .stderr
+                .contains("spec.requester must be the user submitting it, mallory, not alice"),
+        "{}",
+        out.stderr
+    );
+    let out = create_as("alice", ns, &request);
+    assert!(out.success, "alice submits her own request: {}", out.stderr);
+
+    // Once submitted, the request does not change, not even by the cluster's admin.
+    let out = kubectl_at(
+        &kubeconfig(),
+        &[
+            "patch",
+            "-n",
+            ns,
+            "exportrequest",
+            "table-2",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec": {"destination": "elsewhere"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        !out.success,
+        "even the admin cannot edit a submitted request"
+    );
+    assert!(out.stderr.contains("cannot change"), "{}", out.stderr);
+
+    // A review in another reviewer's name is refused.
+    let out = create_as(
+        "bob",
+        ns,
+        &review("by-carol", "carol", &["data-stewards"], ns),
+    );
+    assert!(!out.success, "bob reviewed as carol");
+    assert!(
+        out.stderr
+            .contains("spec.reviewer must be the user reviewing, bob, not carol"),
+        "{}",
+        out.stderr
+    );
+    // A review that hides a group of its author, or claims one they are not in, is refused.
+    let out = create_as("bob", ns, &review("bob-hiding", "bob", &[], ns));
+    assert!(!out.success, "bob hid his group");
+    assert!(
+        out.stderr
+            .contains("must be exactly your groups as the API server knows them: [data-stewards]"),
+        "{}",
+        out.stderr
+    );
+    let out = create_as(
+        "mallory",
+        ns,
+        &review("mallory-steward", "mallory", &["data-stewards"], ns),
+    );
+    assert!(!out.success, "mallory claimed a group she is not in");
+
+    // Truthful reviews are admitted, and are then the unchangeable record of a decision.
+    for (file, user) in [
+        ("review-approve-1.yaml", "bob"),
+        ("review-approve-2.yaml", "carol"),
+    ] {
+        let mut object = example(file, ns);
+        object["spec"]["reviewerGroups"] = json!(["data-stewards"]);
+        let out = create_as(user, ns, &object);
+        assert!(out.success, "{user}'s own review: {}", out.stderr);
+    }
+    let out = kubectl_at(
+        &kubeconfig(),
+        &[
+            "patch",
+            "-n",
+            ns,
+            "exportreview",
+            "table-2-bob",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec": {"decision": "Reject"}}"#,
+        ],
+        None,
+    );
+    assert!(!out.success, "a recorded decision was changed");
+    let reviews = kubectl_ok(&["get", "exportreviews", "-n", ns, "-o", "name"]);
+    assert_eq!(
+        reviews.lines().collect::<Vec<_>>(),
+        [
+            "exportreview.hygie.io/table-2-bob",
+            "exportreview.hygie.io/table-2-carol"
+        ]
+    );
+}
