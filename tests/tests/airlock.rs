@@ -9,19 +9,15 @@ use hygie_tests::{
         Kubectl, TestNamespace, apply_as_platform_team, client, install_crds, kubeconfig,
         kubectl_at, kubectl_ok, manifest,
     },
-    operator::install_chart_rbac,
+    operator::{install_chart_rbac, operator_binary},
     repo_root,
 };
 use serde_json::{Value, json};
 
 /// Creates `object` in `namespace` with kubectl, authenticated as `user`.
 fn create_as(user: &str, namespace: &str, object: &Value) -> Kubectl {
-    let config = kubeconfig()
-        .parent()
-        .unwrap()
-        .join(format!("users/{user}.kubeconfig"));
     kubectl_at(
-        &config,
+        &user_kubeconfig(user),
         &["create", "-n", namespace, "-f", "-"],
         Some(&object.to_string()),
     )
@@ -67,6 +63,8 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     }
     for (person, role) in [
         ("alice", "researcher"),
+        // alice also reviews other studies' exports: her approval of her own must not count.
+        ("alice", "reviewer"),
         ("mallory", "researcher"),
         ("bob", "reviewer"),
         ("carol", "reviewer"),
@@ -148,15 +146,27 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     assert!(!out.success, "mallory claimed a group she is not in");
 
     // Truthful reviews are admitted, and are then the unchangeable record of a decision.
-    for (file, user) in [
-        ("review-approve-1.yaml", "bob"),
-        ("review-approve-2.yaml", "carol"),
-    ] {
-        let mut object = example(file, ns);
-        object["spec"]["reviewerGroups"] = json!(["data-stewards"]);
-        let out = create_as(user, ns, &object);
-        assert!(out.success, "{user}'s own review: {}", out.stderr);
-    }
+    let mut bobs = example("review-approve-1.yaml", ns);
+    bobs["spec"]["reviewerGroups"] = json!(["data-stewards"]);
+    let out = create_as("bob", ns, &bobs);
+    assert!(out.success, "bob's own review: {}", out.stderr);
+    let out = hygie_as(
+        "carol",
+        &[
+            "export",
+            "-n",
+            ns,
+            "approve",
+            "table-2",
+            "--reason",
+            "checked every cell",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = kubectl_at(
         &kubeconfig(),
         &[
@@ -173,12 +183,61 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
         None,
     );
     assert!(!out.success, "a recorded decision was changed");
+    // The command line reviews as whoever the API server says the caller is, groups
+    // included; the requester's own approval is admitted (it is truthful) but never counted.
+    let out = hygie_as(
+        "alice",
+        &[
+            "export",
+            "-n",
+            ns,
+            "approve",
+            "table-2",
+            "--reason",
+            "mine is fine",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = hygie_as("bob", &["export", "-n", ns, "show", "table-2"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("bob Approve (counted)"), "{shown}");
+    assert!(shown.contains("carol Approve (counted)"), "{shown}");
+    assert!(
+        shown
+            .contains("alice Approve (not counted: the requester cannot review their own request)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Count:         approved by bob, carol"),
+        "{shown}"
+    );
     let reviews = kubectl_ok(&["get", "exportreviews", "-n", ns, "-o", "name"]);
     assert_eq!(
         reviews.lines().collect::<Vec<_>>(),
         [
+            "exportreview.hygie.io/table-2-alice",
             "exportreview.hygie.io/table-2-bob",
             "exportreview.hygie.io/table-2-carol"
         ]
     );
+}
+
+/// Runs the `hygie` binary with `user`'s kubeconfig.
+fn hygie_as(user: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(operator_binary())
+        .args(args)
+        .env("KUBECONFIG", user_kubeconfig(user))
+        .output()
+        .expect("the hygie binary runs")
+}
+
+fn user_kubeconfig(user: &str) -> std::path::PathBuf {
+    kubeconfig()
+        .parent()
+        .unwrap()
+        .join(format!("users/{user}.kubeconfig"))
 }

@@ -181,6 +181,34 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "the workspace reports its endpoint"
     );
 
+    // What the Helm-installed operator built is as hardened and fenced as with a local one.
+    let exec = |script: &str| {
+        let out = kubectl_with_input(
+            &[
+                "exec",
+                "-n",
+                namespace,
+                "install-check-0",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+            None,
+        );
+        (out.success, format!("{}{}", out.stdout, out.stderr))
+    };
+    assert!(exec("id").1.starts_with("uid=10001 gid=10001"));
+    let (wrote, out) = exec("touch /x");
+    assert!(!wrote && out.contains("Read-only file system"), "{out}");
+    let (resolved, out) = exec("nslookup kubernetes.default.svc.cluster.local");
+    assert!(resolved && out.contains("10.96.0.1"), "{out}");
+    let (_, out) = exec("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.215.0.2 8080");
+    assert!(
+        !out.contains("HTTP/1"),
+        "egress to the outside is dropped: {out}"
+    );
+
     kubectl_ok(&[
         "delete",
         "-n",

@@ -1,5 +1,7 @@
-//! The `hygie` command line: offline `check`, `render` and `crds`, and `run`, the operator.
+//! The `hygie` command line: offline `check`, `render` and `crds`, `report`, `export` (the
+//! airlock), and `run`, the operator.
 
+mod export;
 mod offline;
 mod operator;
 mod report;
@@ -52,6 +54,9 @@ pub enum Command {
     /// Print the CustomResourceDefinitions of the hygie.io API and the admission policies
     /// that go with them.
     Crds,
+    /// The airlock: request an export, list and show requests, approve or reject one; always
+    /// as the user the API server authenticates.
+    Export(export::ExportArgs),
     /// Run the operator against the cluster of the kubeconfig or the pod's service account.
     Run(operator::RunArgs),
 }
@@ -90,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render { input, format } => offline::render(&input, format),
         Command::Report(args) => report::report(args),
         Command::Crds => offline::crds(),
+        Command::Export(args) => export::export(args),
         Command::Run(args) => operator::run(args),
     };
     ExitCode::from(code)
