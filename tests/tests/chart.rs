@@ -18,7 +18,7 @@ use k8s_openapi::api::{
     core::v1::{Namespace, Pod},
 };
 use kube::{Api, api::ListParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const RELEASE: &str = "hygie";
 const NAMESPACE: &str = "hygie-system";
@@ -139,6 +139,63 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         },
     )
     .await;
+
+    // The chart's NetworkPolicy is enforced on the operator's pods: a probe wearing their
+    // labels reaches the API server and not the outside, which a probe without them reaches.
+    let probe = |name: &str, labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "probe", "image": node_state("probe.ref"),
+                "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}})
+    };
+    let labelled = probe(
+        "policy-probe",
+        json!({"app.kubernetes.io/name": "hygie", "app.kubernetes.io/instance": RELEASE}),
+    );
+    let control = probe("policy-control", json!({"app": "policy-control"}));
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [labelled, control]});
+    let out = kubectl_with_input(&["apply", "-f", "-"], Some(&list.to_string()));
+    assert!(out.success, "{}", out.stderr);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        NAMESPACE,
+        "pod/policy-probe",
+        "pod/policy-control",
+        "--for=condition=Ready",
+        "--timeout=120s",
+    ]);
+    let fetch = |pod: &str, host: &str, port: &str| {
+        let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
+        let out = kubectl_with_input(
+            &["exec", "-n", NAMESPACE, pod, "--", "sh", "-c", &script],
+            None,
+        );
+        format!("{}{}", out.stdout, out.stderr)
+    };
+    let api_port = api_port.trim();
+    assert!(
+        fetch("policy-control", "10.215.0.2", "8080").contains("the outside"),
+        "the control reaches the outside"
+    );
+    assert!(
+        !fetch("policy-probe", "10.215.0.2", "8080").contains("HTTP/1"),
+        "the operator's pods do not"
+    );
+    let api = fetch("policy-probe", "10.213.0.1", api_port);
+    assert!(
+        api.contains("HTTP/1.0 400"),
+        "the operator's pods reach the API server (which wants TLS): {api}"
+    );
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        NAMESPACE,
+        "pod/policy-probe",
+        "pod/policy-control",
+        "--wait=false",
+    ]);
 
     // docs/install.md's verification step.
     let namespace = "install-check";
