@@ -150,23 +150,7 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     bobs["spec"]["reviewerGroups"] = json!(["data-stewards"]);
     let out = create_as("bob", ns, &bobs);
     assert!(out.success, "bob's own review: {}", out.stderr);
-    let out = hygie_as(
-        "carol",
-        &[
-            "export",
-            "-n",
-            ns,
-            "approve",
-            "table-2",
-            "--reason",
-            "checked every cell",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    approve_as("carol", ns, "checked every cell");
     let out = kubectl_at(
         &kubeconfig(),
         &[
@@ -185,23 +169,7 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     assert!(!out.success, "a recorded decision was changed");
     // The command line reviews as whoever the API server says the caller is, groups
     // included; the requester's own approval is admitted (it is truthful) but never counted.
-    let out = hygie_as(
-        "alice",
-        &[
-            "export",
-            "-n",
-            ns,
-            "approve",
-            "table-2",
-            "--reason",
-            "mine is fine",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    approve_as("alice", ns, "mine is fine");
     let shown = hygie_as("bob", &["export", "-n", ns, "show", "table-2"]);
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.contains("bob Approve (counted)"), "{shown}");
@@ -223,6 +191,19 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
             "exportreview.hygie.io/table-2-bob",
             "exportreview.hygie.io/table-2-carol"
         ]
+    );
+}
+
+/// `hygie export approve table-2` as `user`, which must succeed.
+fn approve_as(user: &str, namespace: &str, reason: &str) {
+    let args = [
+        "export", "-n", namespace, "approve", "table-2", "--reason", reason,
+    ];
+    let out = hygie_as(user, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
