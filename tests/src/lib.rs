@@ -42,15 +42,20 @@ pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// The files of `dir`, sorted by name.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("readable directory entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
 /// The `# <tag>: <value>` lines at the top of each fixture, such as `# expect: HYG005 ...`.
 pub fn annotations(dir_or_file: &Path, tag: &str) -> Vec<String> {
     let files: Vec<PathBuf> = if dir_or_file.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir_or_file)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
+        files_in(dir_or_file)
     } else {
         vec![dir_or_file.to_owned()]
     };

@@ -1,7 +1,7 @@
-//! What tests/node/up.sh leaves for the tests: image references and the S3 server's address,
-//! in files of its state folder.
+//! What tests/node/up.sh leaves for the tests (image references and the S3 server's address,
+//! in files of its state folder), and what the tests do in the probe's pods.
 
-use crate::repo_root;
+use crate::{cluster::kubectl, repo_root};
 
 /// The content of `file` in tests/node/state, trimmed.
 pub fn node_state(file: &str) -> String {
@@ -24,4 +24,18 @@ pub fn probe_image() -> String {
         Some(image) => image.into_string().expect("a UTF-8 image reference"),
         None => node_state("probe.ref"),
     }
+}
+
+/// Runs `script` with sh in the first container of `pod`; returns its exit status and output.
+pub fn exec(namespace: &str, pod: &str, script: &str) -> (bool, String) {
+    let out = kubectl(&["exec", "-n", namespace, pod, "--", "sh", "-c", script]);
+    (out.success, format!("{}{}", out.stdout, out.stderr))
+}
+
+/// What `from` gets back for an HTTP request to `address`, `host:port` (empty when nothing
+/// answers).
+pub fn fetch(namespace: &str, from: &str, address: &str) -> String {
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
+    exec(namespace, from, &script).1
 }

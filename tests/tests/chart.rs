@@ -9,7 +9,7 @@ use std::{path::PathBuf, process::Command, time::Duration};
 use hygie::api::Workspace;
 use hygie_tests::{
     cluster::{client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input, wait_for},
-    node::node_state,
+    node::{exec, fetch, node_state},
     repo_root,
 };
 use k8s_openapi::api::{
@@ -166,24 +166,16 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "--for=condition=Ready",
         "--timeout=120s",
     ]);
-    let fetch = |pod: &str, host: &str, port: &str| {
-        let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
-        let out = kubectl_with_input(
-            &["exec", "-n", NAMESPACE, pod, "--", "sh", "-c", &script],
-            None,
-        );
-        format!("{}{}", out.stdout, out.stderr)
-    };
     let api_port = api_port.trim();
     assert!(
-        fetch("policy-control", "10.215.0.2", "8080").contains("the outside"),
+        fetch(NAMESPACE, "policy-control", "10.215.0.2:8080").contains("the outside"),
         "the control reaches the outside"
     );
     assert!(
-        !fetch("policy-probe", "10.215.0.2", "8080").contains("HTTP/1"),
+        !fetch(NAMESPACE, "policy-probe", "10.215.0.2:8080").contains("HTTP/1"),
         "the operator's pods do not"
     );
-    let api = fetch("policy-probe", "10.213.0.1", api_port);
+    let api = fetch(NAMESPACE, "policy-probe", &format!("10.213.0.1:{api_port}"));
     assert!(
         api.contains("HTTP/1.0 400"),
         "the operator's pods reach the API server (which wants TLS): {api}"
@@ -239,28 +231,13 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
     );
 
     // What the Helm-installed operator built is as hardened and fenced as with a local one.
-    let exec = |script: &str| {
-        let out = kubectl_with_input(
-            &[
-                "exec",
-                "-n",
-                namespace,
-                "install-check-0",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ],
-            None,
-        );
-        (out.success, format!("{}{}", out.stdout, out.stderr))
-    };
-    assert!(exec("id").1.starts_with("uid=10001 gid=10001"));
-    let (wrote, out) = exec("touch /x");
+    let run = |script: &str| exec(namespace, "install-check-0", script);
+    assert!(run("id").1.starts_with("uid=10001 gid=10001"));
+    let (wrote, out) = run("touch /x");
     assert!(!wrote && out.contains("Read-only file system"), "{out}");
-    let (resolved, out) = exec("nslookup kubernetes.default.svc.cluster.local");
+    let (resolved, out) = run("nslookup kubernetes.default.svc.cluster.local");
     assert!(resolved && out.contains("10.96.0.1"), "{out}");
-    let (_, out) = exec("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 10.215.0.2 8080");
+    let out = fetch(namespace, "install-check-0", "10.215.0.2:8080");
     assert!(
         !out.contains("HTTP/1"),
         "egress to the outside is dropped: {out}"

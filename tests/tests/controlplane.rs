@@ -12,7 +12,7 @@ use hygie_tests::{
         TestNamespace, client, create_namespace, install_crds, kubeconfig, kubectl, kubectl_at,
         kubectl_ok, kubectl_with_input, wait_for,
     },
-    golden_now,
+    files_in, golden_now,
     operator::install_chart_rbac,
     repo_root, valid_examples,
 };
@@ -55,15 +55,6 @@ async fn every_crd_is_established() {
             "{name}"
         );
     }
-}
-
-fn example_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
 }
 
 /// Applies `file` as the platform team, or, for an export request or review (alone in its
@@ -137,7 +128,7 @@ async fn every_valid_example_is_accepted_and_listed_with_its_columns() {
     let client = client().await;
     example_namespaces(&client).await;
     for example in valid_examples() {
-        for file in example_files(&example) {
+        for file in files_in(&example) {
             apply_as_its_author(&file);
         }
     }

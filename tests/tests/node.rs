@@ -19,7 +19,7 @@ use hygie_tests::{
         TestNamespace, apply_as_platform_team, client, create_namespace, install_crds, kubectl,
         kubectl_ok, manifest, wait_for,
     },
-    node::{node_state, probe_image},
+    node::{exec, fetch, node_state, probe_image},
     operator::{Operator, one_at_a_time},
     repo_root,
 };
@@ -80,19 +80,6 @@ fn probe_pod(name: &str, extra_port: Option<u16>, claim: Option<&str>) -> serde_
 
 fn apply_in(namespace: &str, objects: &[serde_json::Value]) {
     apply_as_platform_team(Some(namespace), objects);
-}
-
-/// Runs `script` with sh in the first container of `pod`; returns its exit status and output.
-fn exec(namespace: &str, pod: &str, script: &str) -> (bool, String) {
-    let out = kubectl(&["exec", "-n", namespace, pod, "--", "sh", "-c", script]);
-    (out.success, format!("{}{}", out.stdout, out.stderr))
-}
-
-/// What `from` gets back for an HTTP request to `address` (empty when nothing answers).
-fn fetch(namespace: &str, from: &str, address: &str) -> String {
-    let (host, port) = address.rsplit_once(':').unwrap();
-    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
-    exec(namespace, from, &script).1
 }
 
 async fn wait_ready(client: &Client, namespace: &str, pod: &str) -> Pod {

@@ -71,7 +71,6 @@ pub(crate) fn check_dataset_export(
     let profile = inventory
         .profile(&dataset.spec.hosting_profile)
         .and_then(|p| p.spec.exports.as_ref());
-    let panel = panel_of(dataset, profile);
     if let Some(own) = &dataset.spec.export
         && !own.reviewers.is_empty()
     {
@@ -81,7 +80,7 @@ pub(crate) fn check_dataset_export(
             &own.reviewers,
             own.required_approvals,
         );
-    } else if profile.is_some() && panel.reviewers.is_empty() {
+    } else if profile.is_some_and(|p| p.reviewers.is_empty()) {
         findings.add(
             Rule::Reviewers,
             "spec.export.reviewers",
