@@ -5,7 +5,8 @@
 #   pause    the pod sandbox, built from the Kubernetes module's pause.c
 #   probe    busybox: serves HTTP on port 8888 as a notebook would, with sh, nc, nslookup, id...
 #   coredns  the CoreDNS binary built by build.sh
-#   rclone   the Dataset importer: busybox and rclone, trusting the test CA (STATE/s3-ca.crt)
+#   rclone   the transfer image (dataset import, export staging, review and release):
+#            busybox and rclone, trusting the test CA (STATE/s3-ca.crt)
 #   hygie    the operator, from the project's Dockerfile, around the static binary built here
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -58,7 +59,7 @@ image coredns "$work/coredns" --entrypoint '["/coredns"]'
 
 mkdir -p "$work/rclone/bin" "$work/rclone/etc/ssl/certs"
 cp "$(command -v busybox)" "$work/rclone/bin/busybox"
-for applet in sh cat sed find sort xargs sha256sum cut printf; do
+for applet in sh cat sed find sort xargs sha256sum cut printf realpath stat cp mkdir dirname sleep ls; do
   ln -s busybox "$work/rclone/bin/$applet"
 done
 cp "$HERE/bin/rclone" "$work/rclone/bin/rclone"

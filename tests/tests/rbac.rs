@@ -22,7 +22,7 @@ use kube::{
 use serde_json::json;
 
 /// Rights granted for a reason other than a request of the operator's own.
-const NOT_REQUESTED: [(&str, &str, &str); 4] = [
+const NOT_REQUESTED: [(&str, &str, &str); 5] = [
     // Verbs RBAC checks when a Role with rights the operator does not hold is written and
     // bound; no request carries them (the admission policy hygie-operator-grants bounds them).
     ("rbac.authorization.k8s.io", "roles", "escalate"),
@@ -31,6 +31,7 @@ const NOT_REQUESTED: [(&str, &str, &str); 4] = [
     // is on (OpenShift, hardened clusters); this control plane does not enable it.
     ("hygie.io", "workspaces/finalizers", "update"),
     ("hygie.io", "datasets/finalizers", "update"),
+    ("hygie.io", "exportrequests/finalizers", "update"),
 ];
 
 fn granted() -> BTreeSet<(String, String, String)> {
@@ -98,7 +99,14 @@ async fn every_right_the_chart_grants_is_used() {
     kept.metadata.namespace = Some(namespace.name.clone());
     let mut fresh = profile.clone();
     fresh.metadata.name = Some(format!("rbac-{}", namespace.name));
-    let items = json!([profile, fresh, dataset, kept, workspace]);
+    // An export request to a destination the profile does not declare: refused, in its status.
+    let request = json!({
+        "apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": "table-1", "namespace": namespace.name},
+        "spec": {"workspace": "study", "files": ["t.csv"], "justification": "counts",
+                 "outputs": ["Table"], "destination": "nowhere", "requester": "hygie-test-admin"}
+    });
+    let items = json!([profile, fresh, dataset, kept, workspace, request]);
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     let out = kubectl_with_input(
         &["apply", "--server-side", "-f", "-"],
@@ -157,6 +165,19 @@ async fn every_right_the_chart_grants_is_used() {
         status.imported_checksum.as_deref(),
         Some("sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
     );
+
+    let requests: Api<hygie::api::ExportRequest> = Api::namespaced(client.clone(), &namespace.name);
+    wait_for(
+        &requests,
+        "table-1",
+        "refused",
+        Duration::from_secs(60),
+        |r: Option<&hygie::api::ExportRequest>| {
+            r.and_then(|r| r.status.as_ref()).and_then(|s| s.phase)
+                == Some(hygie::api::export::ExportPhase::Failed)
+        },
+    )
+    .await;
 
     // The same refusal twice: the second Event of a kind is a patch of the first (its count).
     let workspaces: Api<hygie::api::Workspace> = Api::namespaced(client.clone(), &namespace.name);

@@ -12,9 +12,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    common::{LocalSecretReference, quantity_schema},
+    common::{EgressRule, LocalSecretReference, quantity_schema},
     workspace::MemberKind,
 };
+
+/// Most files in one request: their sizes and digests travel back in a termination message of
+/// at most 4096 bytes.
+pub const MAX_FILES: usize = 40;
 
 /// How many distinct reviewers must approve when nobody says otherwise.
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 2;
@@ -65,6 +69,9 @@ pub struct S3Destination {
     pub region: String,
     /// Secret, in the request's namespace, with keys `accessKeyId` and `secretAccessKey`.
     pub credentials_secret_ref: LocalSecretReference,
+    /// Where the release Job may connect to reach the store: the only egress it gets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressRule>,
 }
 
 /// A Dataset's airlock settings.
@@ -115,8 +122,10 @@ pub struct ExportRequestSpec {
     /// The Workspace of the same namespace whose outbox holds the files.
     #[schemars(length(min = 1))]
     pub workspace: String,
-    /// Paths of files under the workspace's outbox (`/outbox`), relative to it.
-    #[schemars(length(min = 1, max = 100), inner(length(min = 1, max = 1024)))]
+    /// Paths of files under the workspace's outbox (`/outbox`), relative to it; at most
+    /// `MAX_FILES` (bundle more into an archive).
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(min = 1, max = MAX_FILES), inner(length(min = 1, max = 1024)))]
     #[x_kube(validation = Rule::new("self.all(p, !p.startsWith('/') && !p.endsWith('/') && p.split('/').all(s, s != '' && s != '.' && s != '..'))").message("files are relative paths under the outbox: no leading or trailing /, no empty, . or .. segment"))]
     pub files: Vec<String>,
     /// Why these outputs must leave, for the reviewers and the record.
@@ -159,6 +168,10 @@ pub struct ExportRequestStatus {
     /// Every review received, counted or not, with why it was not counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<ReviewRecord>,
+    /// The objects written to the destination, each read back and its sha256 compared with
+    /// the staged one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released_objects: Vec<ReleasedObject>,
     /// Conditions, one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -187,6 +200,16 @@ pub struct StagedFile {
     pub path: String,
     pub size: i64,
     /// Hex sha256 of the staged bytes.
+    pub sha256: String,
+}
+
+/// An object as released, read back from the destination.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasedObject {
+    /// `s3://<bucket>/<key>`.
+    pub url: String,
+    /// Hex sha256 of the bytes read back, equal to the staged file's.
     pub sha256: String,
 }
 

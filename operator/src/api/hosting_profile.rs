@@ -230,7 +230,9 @@ pub struct ImagePolicy {
     /// Registry prefixes images must start with, such as `registry.example.fr/research/`.
     #[schemars(length(min = 1))]
     pub allowed_registries: Vec<String>,
-    /// Image of the dataset import Job (rclone), pinned by digest; needed for S3 sources.
+    /// Image of the transfer Jobs (rclone and a POSIX shell), pinned by digest: dataset imports
+    /// from S3, and the airlock's staging, review pod and release. Needed for S3 sources and
+    /// export destinations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub importer: Option<String>,
 }

@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::common::{EgressRule, VolumeSize, quantity_schema};
 
+/// The outbox's size when a workspace does not say.
+pub const DEFAULT_OUTBOX_SIZE: &str = "1Gi";
+
 /// A research workspace: who works, on which datasets, with which tool, until when.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -53,6 +56,10 @@ pub struct WorkspaceSpec {
     pub resources: WorkspaceResources,
     /// The encrypted home volume, mounted at /home/researcher.
     pub storage: VolumeSize,
+    /// The encrypted outbox, mounted at /outbox: where files wait for an ExportRequest.
+    /// `DEFAULT_OUTBOX_SIZE` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<VolumeSize>,
     /// Destinations the workspace may reach; by default nothing leaves but DNS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<EgressRule>,

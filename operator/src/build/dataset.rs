@@ -1,31 +1,19 @@
 //! What a Dataset becomes: its encrypted volume (and key) and, for an S3 source, an import Job
 //! as hardened as a workspace, behind network policies that only let it reach the object store.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::{
-    api::{
-        batch::v1::{Job, JobSpec},
-        core::v1::{
-            Container, EnvVar, PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Volume,
-            VolumeMount,
-        },
-    },
-    apimachinery::pkg::api::resource::Quantity,
-};
-use kube::{ResourceExt, api::ObjectMeta};
+use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
 
 use super::{
     Child, access,
     labels::{self, Owner},
     network, pod,
     storage::{Origin, encrypted_volume},
+    transfer::{self, Transfer},
 };
 use crate::api::{Dataset, HostingProfile, dataset::S3Source};
 
 const IMPORT: &str = "import";
-/// Where the import Job reads the object store credentials: files, never environment.
-const CREDENTIALS: &str = "/var/run/secrets/hygie/s3";
 
 /// Copies the objects into /data, then reports the byte count and a checksum of the content
 /// as the container's termination message, where the controller reads them.
@@ -99,89 +87,21 @@ fn import_job(
     image: &str,
     profile: &HostingProfile,
 ) -> Job {
-    let env = [
-        ("ENDPOINT", s3.endpoint.as_str()),
-        ("BUCKET", s3.bucket.as_str()),
-        ("PREFIX", s3.prefix.as_str()),
-        ("REGION", s3.region.as_deref().unwrap_or("")),
-    ];
-    let quantity = |q: &str| Quantity(q.into());
-    let container = Container {
-        name: IMPORT.into(),
-        image: Some(image.into()),
-        command: Some(vec!["sh".into(), "-c".into(), IMPORT_SCRIPT.into()]),
-        env: Some(
-            env.into_iter()
-                .map(|(k, v)| EnvVar {
-                    name: k.into(),
-                    value: Some(v.into()),
-                    value_from: None,
-                })
-                .collect(),
-        ),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".into(), quantity("250m")),
-                ("memory".into(), quantity("256Mi")),
-            ])),
-            limits: Some(BTreeMap::from([
-                ("cpu".into(), quantity("1")),
-                ("memory".into(), quantity("1Gi")),
-            ])),
-            claims: None,
-        }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "data".into(),
-                mount_path: "/data".into(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "credentials".into(),
-                mount_path: CREDENTIALS.into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ]),
-        termination_message_policy: Some("File".into()),
-        ..Default::default()
+    let transfer = Transfer {
+        name: IMPORT,
+        image,
+        script: IMPORT_SCRIPT,
+        args: Vec::new(),
+        env: vec![
+            ("ENDPOINT", s3.endpoint.clone()),
+            ("BUCKET", s3.bucket.clone()),
+            ("PREFIX", s3.prefix.clone()),
+            ("REGION", s3.region.clone().unwrap_or_default()),
+        ],
+        volumes: vec![
+            (pod::claim_volume("data", claim, false), "/data", false),
+            transfer::credentials(&s3.credentials_secret_ref.name),
+        ],
     };
-    let volumes = vec![
-        pod::claim_volume("data", claim, false),
-        Volume {
-            name: "credentials".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(s3.credentials_secret_ref.name.clone()),
-                default_mode: Some(0o400),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    ];
-    Job {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(owner.labels(IMPORT)),
-            ..Default::default()
-        },
-        spec: Some(JobSpec {
-            backoff_limit: Some(3),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(owner.labels(IMPORT)),
-                    ..Default::default()
-                }),
-                spec: Some(pod::hardened_pod(
-                    profile,
-                    name,
-                    vec![container],
-                    volumes,
-                    "Never",
-                )),
-            },
-            ..Default::default()
-        }),
-        status: None,
-    }
+    transfer::job(name, namespace, owner, IMPORT, name, &transfer, profile)
 }

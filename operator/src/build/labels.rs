@@ -8,6 +8,7 @@ pub const INSTANCE: &str = "app.kubernetes.io/instance";
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 pub const WORKSPACE: &str = "hygie.io/workspace";
 pub const DATASET: &str = "hygie.io/dataset";
+pub const EXPORT_REQUEST: &str = "hygie.io/export-request";
 pub const MANAGER: &str = "hygie";
 
 /// Annotation on a passphrase Secret saying where its key material comes from: `generated`
@@ -24,11 +25,12 @@ pub const CLAIM: &str = "hygie.io/claim";
 /// reference (a retained volume has none).
 pub const OWNER_UID: &str = "hygie.io/owner-uid";
 
-/// Who owns a child: a workspace or a dataset, by name.
+/// Who owns a child: a workspace, a dataset or an export request, by name.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner<'a> {
     Workspace(&'a str),
     Dataset(&'a str),
+    ExportRequest(&'a str),
 }
 
 impl Owner<'_> {
@@ -37,6 +39,7 @@ impl Owner<'_> {
         let (key, name) = match self {
             Owner::Workspace(name) => (WORKSPACE, name),
             Owner::Dataset(name) => (DATASET, name),
+            Owner::ExportRequest(name) => (EXPORT_REQUEST, name),
         };
         BTreeMap::from([
             (MANAGED_BY.to_owned(), MANAGER.to_owned()),
@@ -48,7 +51,7 @@ impl Owner<'_> {
     pub fn labels(self, component: &str) -> BTreeMap<String, String> {
         let mut labels = self.selector();
         let name = match self {
-            Owner::Workspace(name) | Owner::Dataset(name) => name,
+            Owner::Workspace(name) | Owner::Dataset(name) | Owner::ExportRequest(name) => name,
         };
         labels.insert(INSTANCE.to_owned(), name.to_owned());
         labels.insert(COMPONENT.to_owned(), component.to_owned());
@@ -87,6 +90,11 @@ pub fn dataset_copy_claim_name(workspace: &str, dataset: &str) -> String {
 /// The name of a workspace's home volume claim.
 pub fn home_claim_name(workspace: &str) -> String {
     format!("{workspace}-home")
+}
+
+/// The name of a workspace's outbox claim, where files wait for export.
+pub fn outbox_claim_name(workspace: &str) -> String {
+    format!("{workspace}-outbox")
 }
 
 /// The name of the import Job of a dataset, and of its service account and network policies.

@@ -4,10 +4,12 @@
 
 mod access;
 mod dataset;
+mod export;
 pub mod labels;
 mod network;
 pub mod pod;
 pub mod storage;
+mod transfer;
 mod workspace;
 
 use k8s_openapi::api::{
@@ -21,6 +23,8 @@ use kube::{Resource, ResourceExt, api::ObjectMeta};
 
 pub use access::access_rules_of_every_role;
 pub use dataset::dataset_children;
+pub use export::{ExportInputs, ExportNames, ExportStage, export_children, release_key_prefix};
+pub use transfer::VERDICT_EXIT_CODE;
 pub use workspace::{HOME, is_expired, workspace_children};
 
 /// One object Hygie creates for a Dataset or a Workspace.

@@ -68,6 +68,7 @@ fn a_workspace_becomes_isolation_access_volumes_workload_and_service() {
             "Role/study-owner",
             "RoleBinding/study-owner",
             "PersistentVolumeClaim/study-home",
+            "PersistentVolumeClaim/study-outbox",
             "PersistentVolumeClaim/study-ds-cohort-3ef84d6045",
             "StatefulSet/study",
             "Service/study",

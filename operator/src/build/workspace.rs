@@ -17,6 +17,7 @@ use kube::{ResourceExt, api::ObjectMeta};
 
 use super::{
     Child, access,
+    export::outbox_size,
     labels::{self, Owner},
     network, pod,
     storage::{Origin, encrypted_volume},
@@ -25,6 +26,8 @@ use crate::api::{Dataset, HostingProfile, Workspace};
 
 /// Where the home volume is mounted.
 pub const HOME: &str = "/home/researcher";
+/// Where the outbox is mounted: what an ExportRequest names is under it.
+pub const OUTBOX: &str = "/outbox";
 const WORKLOAD: &str = "workload";
 
 /// Every object of `workspace`, in the order they can be applied: identities and isolation
@@ -79,12 +82,35 @@ pub fn workspace_children(
     children.extend(secret.map(Child::Secret));
     children.push(Child::PersistentVolumeClaim(claim));
 
-    let mut volumes = vec![pod::claim_volume("home", &home, false)];
-    let mut mounts = vec![VolumeMount {
-        name: "home".into(),
-        mount_path: HOME.into(),
-        ..Default::default()
-    }];
+    let outbox = labels::outbox_claim_name(&name);
+    let (secret, claim) = encrypted_volume(
+        &outbox,
+        &namespace,
+        owner,
+        "outbox",
+        &outbox_size(workspace),
+        profile,
+        Origin::Empty,
+    );
+    children.extend(secret.map(Child::Secret));
+    children.push(Child::PersistentVolumeClaim(claim));
+
+    let mut volumes = vec![
+        pod::claim_volume("home", &home, false),
+        pod::claim_volume("outbox", &outbox, false),
+    ];
+    let mut mounts = vec![
+        VolumeMount {
+            name: "home".into(),
+            mount_path: HOME.into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "outbox".into(),
+            mount_path: OUTBOX.into(),
+            ..Default::default()
+        },
+    ];
     for (i, (mount, dataset)) in spec.datasets.iter().zip(datasets).enumerate() {
         let source = labels::dataset_claim_name(&dataset.name_any());
         let copy = labels::dataset_copy_claim_name(&name, &mount.name);

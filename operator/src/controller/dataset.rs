@@ -9,13 +9,10 @@ use std::{
     time::Instant,
 };
 
-use k8s_openapi::api::{
-    batch::v1::Job,
-    core::v1::{PersistentVolume, PersistentVolumeClaim, Pod},
-};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
@@ -27,7 +24,8 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
-    requeue_at, settle,
+    export::JobOutcome,
+    jobs, requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
 };
@@ -389,57 +387,30 @@ async fn import_progress(
     }
     let namespace = dataset.namespace().unwrap_or_default();
     let job_name = import_name(&dataset.name_any());
-    let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
-    let status = jobs
-        .get_opt(&job_name)
-        .await?
-        .and_then(|j| j.status)
-        .unwrap_or_default();
-    if status.failed.unwrap_or(0) > 0
-        && status.active.unwrap_or(0) == 0
-        && status.succeeded.unwrap_or(0) == 0
-    {
-        let condition = status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Failed" && c.status == "True");
-        if condition {
-            return Ok(Import {
+    Ok(
+        match jobs::outcome(&context.client, &namespace, &job_name).await? {
+            JobOutcome::Running => Import {
+                phase: DatasetPhase::Importing,
+                bytes: None,
+                checksum: None,
+            },
+            JobOutcome::Failed(_) => Import {
                 phase: DatasetPhase::Failed,
                 bytes: None,
                 checksum: None,
-            });
-        }
-    }
-    if status.succeeded.unwrap_or(0) == 0 {
-        return Ok(Import {
-            phase: DatasetPhase::Importing,
-            bytes: None,
-            checksum: None,
-        });
-    }
-    let pods: Api<Pod> = Api::namespaced(context.client.clone(), &namespace);
-    let listed = pods
-        .list(&ListParams::default().labels(&format!("job-name={job_name}")))
-        .await?;
-    let report = listed
-        .items
-        .iter()
-        .flat_map(|p| {
-            p.status
-                .iter()
-                .flat_map(|s| s.container_statuses.iter().flatten())
-        })
-        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
-        .find_map(|m| serde_json::from_str::<serde_json::Value>(&m).ok());
-    Ok(Import {
-        phase: DatasetPhase::Ready,
-        bytes: report.as_ref().and_then(|r| r["bytes"].as_i64()),
-        checksum: report
-            .as_ref()
-            .and_then(|r| r["sha256"].as_str().map(|s| format!("sha256:{s}"))),
-    })
+            },
+            JobOutcome::Succeeded(message) => {
+                let report = serde_json::from_str::<serde_json::Value>(&message).ok();
+                Import {
+                    phase: DatasetPhase::Ready,
+                    bytes: report.as_ref().and_then(|r| r["bytes"].as_i64()),
+                    checksum: report
+                        .as_ref()
+                        .and_then(|r| r["sha256"].as_str().map(|s| format!("sha256:{s}"))),
+                }
+            }
+        },
+    )
 }
 
 fn with_conditions(

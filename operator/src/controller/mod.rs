@@ -8,6 +8,8 @@ mod children;
 mod dataset;
 mod error;
 mod events;
+mod export;
+mod jobs;
 mod keys;
 mod profile;
 mod status;
@@ -30,7 +32,7 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::{
-    api::{Dataset, HostingProfile, Workspace},
+    api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
     telemetry::Metrics,
 };
 use apply::Applier;
@@ -40,6 +42,7 @@ pub use error::Error;
 /// Field managers, one per controller.
 const WORKSPACE_MANAGER: &str = "hygie-workspace-controller";
 const DATASET_MANAGER: &str = "hygie-dataset-controller";
+const EXPORT_MANAGER: &str = "hygie-export-controller";
 /// The field manager that scales a workload to zero when its rules stop holding.
 const FAIL_CLOSED_MANAGER: &str = "hygie-fail-closed";
 
@@ -60,8 +63,11 @@ pub struct Context {
     pub statefulsets: Store<StatefulSet>,
     /// The workspaces' claims, their metadata and phase: whether the dataset copies are bound.
     pub claims: Store<PersistentVolumeClaim>,
+    /// Every ExportReview, counted by the request it names.
+    pub export_reviews: Store<ExportReview>,
     pub workspace_children: Applier,
     pub dataset_children: Applier,
+    pub export_children: Applier,
     /// How often an object is reconciled when nothing happens, to re-evaluate dates.
     pub resync: Duration,
     /// Failures in a row, for the backoff of permanent errors.
@@ -71,7 +77,24 @@ pub struct Context {
 /// Buffer of the shared watch streams, per subscriber.
 const SHARED_BUFFER: usize = 1024;
 
-/// Runs the three controllers until a shutdown signal.
+impl Context {
+    /// Waits for the watched stores' first list: until then an absent workspace or review may
+    /// only be unlisted, and a request refused for it would be refused wrongly.
+    async fn stores_listed(&self) -> Result<(), Error> {
+        let ready = future::join4(
+            self.profiles.wait_until_ready(),
+            self.datasets.wait_until_ready(),
+            self.workspaces.wait_until_ready(),
+            self.export_reviews.wait_until_ready(),
+        );
+        match tokio::time::timeout(CACHE_WAIT, ready).await {
+            Ok((Ok(()), Ok(()), Ok(()), Ok(()))) => Ok(()),
+            _ => Err(Error::Waiting("the first list of watched objects".into())),
+        }
+    }
+}
+
+/// Runs the four controllers until a shutdown signal.
 pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
     let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
     let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
@@ -85,10 +108,24 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         profile_writer.subscribe().expect(subscribe),
     );
     let dataset_for_workspaces = dataset_writer.subscribe().expect(subscribe);
+    let (export_requests, export_request_writer) =
+        reflector::store_shared::<ExportRequest>(SHARED_BUFFER);
+    let export_request_events = export_request_writer.subscribe().expect(subscribe);
+    let (export_reviews, export_review_writer) =
+        reflector::store_shared::<ExportReview>(SHARED_BUFFER);
+    let export_review_events = export_review_writer.subscribe().expect(subscribe);
 
     watch_shared(Api::<HostingProfile>::all(client.clone()), profile_writer);
     watch_shared(Api::<Dataset>::all(client.clone()), dataset_writer);
     watch_shared(Api::<Workspace>::all(client.clone()), workspace_writer);
+    watch_shared(
+        Api::<ExportRequest>::all(client.clone()),
+        export_request_writer,
+    );
+    watch_shared(
+        Api::<ExportReview>::all(client.clone()),
+        export_review_writer,
+    );
 
     // A burst of child events (a workspace's dozen children being created) becomes one
     // reconcile rather than a dozen.
@@ -139,6 +176,16 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
             });
         owns_dataset_children(controller, &mut dataset_cache, &client)
     };
+    let mut export_cache = ChildCache::default();
+    let export_controller = {
+        let controller = Controller::for_shared_stream(export_request_events, export_requests)
+            .with_config(config.clone())
+            .watches_shared_stream(export_review_events, |review: Arc<ExportReview>| {
+                let namespace = review.namespace().unwrap_or_default();
+                Some(ObjectRef::new(&review.spec.request).within(&namespace))
+            });
+        owns_export_children(controller, &mut export_cache, &client)
+    };
     let profile_controller =
         Controller::for_shared_stream(profile_events, profiles.clone()).with_config(config);
 
@@ -157,8 +204,10 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         workspaces,
         statefulsets,
         claims,
+        export_reviews,
         workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
         dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
+        export_children: Applier::new(client.clone(), EXPORT_MANAGER, export_cache),
         resync,
         failures: Failures::default(),
     });
@@ -184,7 +233,15 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
             context.clone(),
         )
         .for_each(|_| future::ready(()));
-    tokio::join!(workspaces, datasets, profiles);
+    let exports = export_controller
+        .shutdown_on_signal()
+        .run(
+            export::reconcile,
+            error_policy::<ExportRequest>,
+            context.clone(),
+        )
+        .for_each(|_| future::ready(()));
+    tokio::join!(workspaces, datasets, profiles, exports);
     info!("controllers stopped");
 }
 
@@ -242,6 +299,26 @@ fn owns_dataset_children(
     let controller = cache.own::<NetworkPolicy, _>(controller, client, label);
     let controller = cache.own::<Secret, _>(controller, client, label);
     let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
+    cache.own::<Job, _>(controller, client, label)
+}
+
+fn owns_export_children(
+    controller: Controller<ExportRequest>,
+    cache: &mut ChildCache,
+    client: &Client,
+) -> Controller<ExportRequest> {
+    use k8s_openapi::api::{
+        apps::v1::StatefulSet, batch::v1::Job, core::v1::*, networking::v1::NetworkPolicy,
+        rbac::v1::*,
+    };
+    let label = crate::build::labels::EXPORT_REQUEST;
+    let controller = cache.own::<ServiceAccount, _>(controller, client, label);
+    let controller = cache.own::<NetworkPolicy, _>(controller, client, label);
+    let controller = cache.own::<Role, _>(controller, client, label);
+    let controller = cache.own::<RoleBinding, _>(controller, client, label);
+    let controller = cache.own::<Secret, _>(controller, client, label);
+    let controller = cache.own::<PersistentVolumeClaim, _>(controller, client, label);
+    let controller = cache.own::<StatefulSet, _>(controller, client, label);
     cache.own::<Job, _>(controller, client, label)
 }
 

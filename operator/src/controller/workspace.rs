@@ -107,7 +107,7 @@ async fn stall(
 }
 
 /// The profile and datasets this workspace refers to, from the watched stores.
-fn inventory(workspace: &Workspace, context: &Context) -> Inventory {
+pub(super) fn inventory(workspace: &Workspace, context: &Context) -> Inventory {
     let mut inventory = Inventory::default();
     let namespace = workspace.namespace().unwrap_or_default();
     if let Some(profile) = context
@@ -127,20 +127,30 @@ fn inventory(workspace: &Workspace, context: &Context) -> Inventory {
     inventory
 }
 
+/// Every rule that must hold for the workspace to run: its own, its profile's and its
+/// datasets'.
+pub(super) fn violations(
+    workspace: &Workspace,
+    inventory: &Inventory,
+    now: jiff::Timestamp,
+) -> Vec<Violation> {
+    let mut violations = check_workspace(workspace, inventory, now);
+    if let Some(profile) = inventory.profile(&workspace.spec.hosting_profile) {
+        violations.extend(check_profile(profile, now));
+    }
+    for dataset in inventory.datasets.values() {
+        violations.extend(check_dataset(dataset, inventory, now));
+    }
+    violations
+}
+
 async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -> Result<Action> {
     let now = jiff::Timestamp::now();
     let name = workspace.name_any();
     let namespace = workspace.namespace().unwrap_or_default();
     let inventory = inventory(workspace, context);
-
-    let mut violations = check_workspace(workspace, &inventory, now);
+    let violations = violations(workspace, &inventory, now);
     let profile = inventory.profile(&workspace.spec.hosting_profile);
-    if let Some(profile) = profile {
-        violations.extend(check_profile(profile, now));
-    }
-    for dataset in inventory.datasets.values() {
-        violations.extend(check_dataset(dataset, &inventory, now));
-    }
     let (Some(profile), true) = (profile, violations.is_empty()) else {
         return blocked(workspace, context, api, &violations, now).await;
     };

@@ -15,7 +15,11 @@ use std::collections::BTreeSet;
 
 use kube::ResourceExt;
 
-use super::{Findings, Inventory, Rule, Violation, quote};
+use super::{
+    Findings, Inventory, Rule, Violation,
+    network::{check_egress, destinations},
+    quote,
+};
 use crate::api::{
     Classification, Dataset, ExportRequest, ExportReview, HostingProfile, Workspace,
     export::{
@@ -30,6 +34,14 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
         return;
     };
     let regions = &profile.spec.residency.regions;
+    if !exports.destinations.is_empty() && profile.spec.images.importer.is_none() {
+        findings.add(
+            Rule::ExportDestination,
+            "spec.images.importer",
+            "export destinations need the transfer image (rclone and a POSIX shell) that stages, shows and releases the files",
+        );
+    }
+    let public = destinations(&profile.spec.network.egress_destinations);
     for (i, destination) in exports.destinations.iter().enumerate() {
         let field = format!("spec.exports.destinations[{i}].s3");
         if !regions.contains(&destination.s3.region) {
@@ -50,6 +62,12 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
                 "the destination's endpoint is reached over HTTPS (https://)",
             );
         }
+        check_egress(
+            findings,
+            &format!("{field}.egress"),
+            &destination.s3.egress,
+            &public,
+        );
     }
     check_panel(
         findings,
@@ -131,6 +149,11 @@ fn check_panel(findings: &mut Findings, at: &str, reviewers: &[Reviewer], requir
     }
 }
 
+/// Longest ExportRequest name: its review StatefulSet, `<name>-review`, names its pods'
+/// `controller-revision-hash` label with an 11-character hash, and a label is at most 63
+/// characters.
+pub const EXPORT_REQUEST_NAME_MAX: usize = 45;
+
 /// HYG018: what a request names exists and allows export.
 pub fn check_request(
     request: &ExportRequest,
@@ -139,6 +162,15 @@ pub fn check_request(
 ) -> Vec<Violation> {
     let mut findings = Findings::for_object(request);
     let namespace = request.namespace().unwrap_or_default();
+    if request.name_any().len() > EXPORT_REQUEST_NAME_MAX {
+        findings.add(
+            Rule::ExportAllowed,
+            "metadata.name",
+            format!(
+                "an ExportRequest name is at most {EXPORT_REQUEST_NAME_MAX} characters: its review pod, `<name>-review-0`, and its Jobs are named after it"
+            ),
+        );
+    }
     let workspace = workspaces.iter().find(|w| {
         w.namespace().as_deref() == Some(namespace.as_str())
             && w.name_any() == request.spec.workspace

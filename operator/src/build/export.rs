@@ -1,0 +1,416 @@
+//! What an ExportRequest becomes, stage by stage.
+//!
+//! - Staging: a snapshot of the workspace's outbox (a clone of its claim, taken once, so that
+//!   what the researcher changes afterwards changes nothing), a new encrypted claim with a key of
+//!   its own that no workspace ever mounts, and a Job that copies the listed files from the
+//!   first to the second and reports each one's size and sha256.
+//! - Review: the staged claim, mounted read-only in a pod that only the request's reviewers may
+//!   exec into; it has no egress.
+//! - Release: the staged claim and a Job that uploads each file, reads it back from the
+//!   destination and compares its sha256 with the staged one; its only egress is the store.
+//!
+//! Every pod runs the profile's transfer image, as hardened as a workspace, behind a
+//! default-deny network policy. Once the request ends nothing is desired, and the controller
+//! shreds what remains: the staged claim's key first.
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{StatefulSet, StatefulSetSpec},
+        core::v1::{PodTemplateSpec, Volume},
+        rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject},
+    },
+    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::LabelSelector},
+};
+use kube::{ResourceExt, api::ObjectMeta};
+
+use super::{
+    Child, access,
+    labels::{Owner, outbox_claim_name},
+    network, pod,
+    storage::{Origin, encrypted_volume},
+    transfer::{self, Transfer},
+};
+use crate::api::{
+    ExportRequest, HostingProfile, Workspace,
+    export::{ExportDestination, Reviewer, StagedFile},
+    workspace::MemberKind,
+};
+
+/// The stage whose children are wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportStage {
+    Staging,
+    Review,
+    Release,
+}
+
+const STAGED: &str = "/staged";
+const SNAPSHOT: &str = "/snapshot";
+
+/// Checks each listed file of the snapshot, then copies them all into the staged claim and
+/// reports `<size> <sha256>` per file, in order. A file that is missing, reached through a
+/// symbolic link, not a regular file, or beyond the size limit ends it with
+/// `error <index> <what>` and the verdict exit code.
+const STAGE_SCRIPT: &str = r#"set -eu
+report=/dev/termination-log
+verdict() { printf 'error %s %s' "$1" "$2" > "$report"; exit 42; }
+i=0
+total=0
+for f in "$@"; do
+  src="/snapshot/$f"
+  [ -e "$src" ] || [ -L "$src" ] || verdict "$i" missing
+  [ "$(realpath "$src" 2>/dev/null || true)" = "$src" ] || verdict "$i" symlink
+  [ -f "$src" ] || verdict "$i" not-a-file
+  total=$((total + $(stat -c %s "$src")))
+  [ "$MAX_BYTES" -eq 0 ] || [ "$total" -le "$MAX_BYTES" ] || verdict "$i" too-large
+  i=$((i + 1))
+done
+: > /tmp/report
+for f in "$@"; do
+  dst="/staged/files/$f"
+  mkdir -p "$(dirname "$dst")"
+  cp "/snapshot/$f" "$dst"
+  printf '%s %s\n' "$(stat -c %s "$dst")" "$(sha256sum "$dst" | cut -d' ' -f1)" >> /tmp/report
+done
+cat /tmp/report > "$report"
+"#;
+
+/// Takes `<sha256> <path>` pairs: checks each staged file still has the reviewed digest,
+/// uploads it (never over a different object), reads it back and compares digests, then
+/// reports the digest read back per file, in order.
+const RELEASE_SCRIPT: &str = r#"set -euo pipefail
+report=/dev/termination-log
+verdict() { printf 'error %s %s' "$1" "$2" > "$report"; exit 42; }
+export RCLONE_CONFIG=/tmp/rclone.conf
+export RCLONE_S3_ACCESS_KEY_ID="$(cat /var/run/secrets/hygie/s3/accessKeyId)"
+export RCLONE_S3_SECRET_ACCESS_KEY="$(cat /var/run/secrets/hygie/s3/secretAccessKey)"
+s3() { rclone "$@" --s3-provider Other --s3-endpoint "$ENDPOINT" --s3-region "$REGION" --s3-no-check-bucket; }
+: > /tmp/report
+i=0
+while [ "$#" -gt 0 ]; do
+  sha="$1"; f="$2"; shift 2
+  src="/staged/files/$f"
+  [ "$(sha256sum "$src" | cut -d' ' -f1)" = "$sha" ] || verdict "$i" staged-changed
+  s3 copyto --immutable "$src" ":s3:$BUCKET/$KEY_PREFIX$f"
+  got="$(s3 cat ":s3:$BUCKET/$KEY_PREFIX$f" | sha256sum | cut -d' ' -f1)"
+  [ "$got" = "$sha" ] || verdict "$i" checksum-differs
+  echo "$got" >> /tmp/report
+  i=$((i + 1))
+done
+cat /tmp/report > "$report"
+"#;
+
+/// What the export children are built from.
+pub struct ExportInputs<'a> {
+    pub request: &'a ExportRequest,
+    pub workspace: &'a Workspace,
+    pub profile: &'a HostingProfile,
+    /// Everyone who may review it: they, and only they, may enter the review pod.
+    pub reviewers: &'a [Reviewer],
+    /// The destination, for the release.
+    pub destination: Option<&'a ExportDestination>,
+    /// The files as staged, for the release.
+    pub staged: &'a [StagedFile],
+}
+
+/// The names of a request's objects.
+pub struct ExportNames {
+    pub snapshot: String,
+    pub staged: String,
+    pub stage: String,
+    pub review: String,
+    pub release: String,
+}
+
+impl ExportNames {
+    pub fn of(request: &str) -> Self {
+        ExportNames {
+            snapshot: format!("{request}-snapshot"),
+            staged: format!("{request}-staged"),
+            stage: format!("{request}-stage"),
+            review: format!("{request}-review"),
+            release: format!("{request}-release"),
+        }
+    }
+}
+
+/// Where a request's files are written in the destination's bucket:
+/// `<prefix>/<namespace>/<request>/`.
+pub fn release_key_prefix(prefix: &str, namespace: &str, request: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    match prefix.is_empty() {
+        true => format!("{namespace}/{request}/"),
+        false => format!("{prefix}/{namespace}/{request}/"),
+    }
+}
+
+/// Every object the request needs at `stage`, in the order they can be applied.
+pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> {
+    let request = inputs.request;
+    let name = request.name_any();
+    let namespace = request.namespace().unwrap_or_default();
+    let owner = Owner::ExportRequest(&name);
+    let names = ExportNames::of(&name);
+    let profile = inputs.profile;
+    let size = outbox_size(inputs.workspace);
+    let image = profile.spec.images.importer.as_deref().unwrap_or_default();
+
+    let egress = match (stage, inputs.destination) {
+        (ExportStage::Release, Some(destination)) => destination.s3.egress.clone(),
+        _ => Vec::new(),
+    };
+    let mut children = vec![Child::ServiceAccount(access::service_account(
+        &name, &namespace, owner,
+    ))];
+    children.extend(
+        network::isolation(
+            &name,
+            &namespace,
+            owner,
+            &owner.selector(),
+            profile,
+            None,
+            &egress,
+        )
+        .into_iter()
+        .map(Child::NetworkPolicy),
+    );
+    let mut volume = |claim: &str, component: &str, origin: Origin| {
+        let (secret, claim) =
+            encrypted_volume(claim, &namespace, owner, component, &size, profile, origin);
+        children.extend(secret.map(Child::Secret));
+        children.push(Child::PersistentVolumeClaim(claim));
+    };
+    let outbox = outbox_claim_name(&request.spec.workspace);
+    if stage == ExportStage::Staging {
+        volume(&names.snapshot, "snapshot", Origin::CloneOf(&outbox));
+    }
+    volume(&names.staged, "staged", Origin::Empty);
+
+    let staged = pod::claim_volume("staged", &names.staged, stage != ExportStage::Staging);
+    match stage {
+        ExportStage::Staging => {
+            let transfer = Transfer {
+                name: "stage",
+                image,
+                script: STAGE_SCRIPT,
+                args: request.spec.files.clone(),
+                env: vec![("MAX_BYTES", max_bytes(profile).to_string())],
+                volumes: vec![
+                    (
+                        pod::claim_volume("snapshot", &names.snapshot, true),
+                        SNAPSHOT,
+                        true,
+                    ),
+                    (staged, STAGED, false),
+                ],
+            };
+            let job = transfer::job(
+                &names.stage,
+                &namespace,
+                owner,
+                "stage",
+                &name,
+                &transfer,
+                profile,
+            );
+            children.push(Child::Job(job));
+        }
+        ExportStage::Review => {
+            children.push(Child::StatefulSet(review_pod(
+                &names, &namespace, owner, &name, image, staged, profile,
+            )));
+            if let Some((role, binding)) = reviewer_access(&names, &namespace, owner, inputs) {
+                children.push(Child::Role(role));
+                children.push(Child::RoleBinding(binding));
+            }
+        }
+        ExportStage::Release => {
+            if let Some(destination) = inputs.destination {
+                let transfer = release_transfer(inputs, destination, image, staged);
+                let job = transfer::job(
+                    &names.release,
+                    &namespace,
+                    owner,
+                    "release",
+                    &name,
+                    &transfer,
+                    profile,
+                );
+                children.push(Child::Job(job));
+            }
+        }
+    }
+    children
+}
+
+/// The outbox's size: the snapshot is a clone of it, and the staged claim holds at most all of
+/// it.
+pub fn outbox_size(workspace: &Workspace) -> Quantity {
+    workspace
+        .spec
+        .outbox
+        .as_ref()
+        .map(|o| o.size.clone())
+        .unwrap_or_else(|| Quantity(crate::api::workspace::DEFAULT_OUTBOX_SIZE.into()))
+}
+
+/// The profile's limit on a request's total size in bytes; 0 for none.
+fn max_bytes(profile: &HostingProfile) -> i128 {
+    profile
+        .spec
+        .exports
+        .as_ref()
+        .and_then(|e| e.max_total_size.as_ref())
+        .and_then(|q| kube_quantity::ParsedQuantity::try_from(q).ok())
+        .and_then(|q| q.to_bytes_i128())
+        .unwrap_or(0)
+}
+
+fn release_transfer<'a>(
+    inputs: &ExportInputs,
+    destination: &ExportDestination,
+    image: &'a str,
+    staged: Volume,
+) -> Transfer<'a> {
+    let request = inputs.request;
+    let s3 = &destination.s3;
+    let key_prefix = release_key_prefix(
+        &s3.prefix,
+        &request.namespace().unwrap_or_default(),
+        &request.name_any(),
+    );
+    Transfer {
+        name: "release",
+        image,
+        script: RELEASE_SCRIPT,
+        args: inputs
+            .staged
+            .iter()
+            .flat_map(|f| [f.sha256.clone(), f.path.clone()])
+            .collect(),
+        env: vec![
+            ("ENDPOINT", s3.endpoint.clone()),
+            ("BUCKET", s3.bucket.clone()),
+            ("KEY_PREFIX", key_prefix),
+            ("REGION", s3.region.clone()),
+        ],
+        volumes: vec![
+            (staged, STAGED, true),
+            transfer::credentials(&s3.credentials_secret_ref.name),
+        ],
+    }
+}
+
+/// One pod, `<request>-review-0`, with the staged files read-only at /staged and nothing to do
+/// but wait for a reviewer to look.
+fn review_pod(
+    names: &ExportNames,
+    namespace: &str,
+    owner: Owner,
+    service_account: &str,
+    image: &str,
+    staged: Volume,
+    profile: &HostingProfile,
+) -> StatefulSet {
+    let transfer = Transfer {
+        name: "review",
+        image,
+        script: "exec sleep 2147483647",
+        args: Vec::new(),
+        env: Vec::new(),
+        volumes: vec![(staged, STAGED, true)],
+    };
+    let (container, volumes) = transfer.container();
+    StatefulSet {
+        metadata: ObjectMeta {
+            name: Some(names.review.clone()),
+            namespace: Some(namespace.into()),
+            labels: Some(owner.labels("review")),
+            ..Default::default()
+        },
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(names.review.clone()),
+            selector: LabelSelector {
+                match_labels: Some(owner.pod_selector("review")),
+                match_expressions: None,
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(owner.labels("review")),
+                    ..Default::default()
+                }),
+                spec: Some(pod::hardened_pod(
+                    profile,
+                    service_account,
+                    vec![container],
+                    volumes,
+                    "Always",
+                )),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The reviewers' right to see the review pod, its logs, and to exec into it: nothing else.
+fn reviewer_access(
+    names: &ExportNames,
+    namespace: &str,
+    owner: Owner,
+    inputs: &ExportInputs,
+) -> Option<(Role, RoleBinding)> {
+    if inputs.reviewers.is_empty() {
+        return None;
+    }
+    let pod = format!("{}-0", names.review);
+    let rule = |resource: &str, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec!["".into()]),
+        resources: Some(vec![resource.into()]),
+        resource_names: Some(vec![pod.clone()]),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        non_resource_urls: None,
+    };
+    let meta = ObjectMeta {
+        name: Some(names.review.clone()),
+        namespace: Some(namespace.into()),
+        labels: Some(owner.labels("access")),
+        ..Default::default()
+    };
+    let role = Role {
+        metadata: meta.clone(),
+        rules: Some(vec![
+            rule("pods", &["get"]),
+            rule("pods/log", &["get"]),
+            rule("pods/exec", &["create"]),
+        ]),
+    };
+    let subjects = inputs
+        .reviewers
+        .iter()
+        .map(|r| Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: match r.kind {
+                MemberKind::User => "User".into(),
+                MemberKind::Group => "Group".into(),
+            },
+            name: r.name.clone(),
+            namespace: None,
+        })
+        .collect();
+    let binding = RoleBinding {
+        metadata: meta,
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: names.review.clone(),
+        },
+        subjects: Some(subjects),
+    };
+    Some((role, binding))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! What an ExportRequest becomes at each stage.
+
+use k8s_openapi::api::core::v1::PodSpec;
+
+use super::*;
+use crate::fixtures::{export_request, luks_profile, workspace};
+
+fn destination() -> ExportDestination {
+    serde_json::from_value(serde_json::json!({
+        "name": "results",
+        "s3": {
+            "endpoint": "https://s3.gra.example.fr",
+            "bucket": "publications",
+            "prefix": "/chu/",
+            "region": "GRA9",
+            "credentialsSecretRef": {"name": "publications-writer"},
+            "egress": [{"cidr": "192.0.2.10/32", "ports": [{"port": 443}]}]
+        }
+    }))
+    .unwrap()
+}
+
+fn staged() -> Vec<StagedFile> {
+    vec![StagedFile {
+        path: "tables/readmissions-by-age.csv".into(),
+        size: 120,
+        sha256: "ab".repeat(32),
+    }]
+}
+
+fn children(stage: ExportStage) -> Vec<Child> {
+    let (request, workspace, profile) = (export_request(), workspace(), luks_profile());
+    let reviewers: Vec<Reviewer> = serde_json::from_value(serde_json::json!([
+        {"kind": "User", "name": "bob"},
+        {"kind": "Group", "name": "data-stewards"}
+    ]))
+    .unwrap();
+    let (destination, staged) = (destination(), staged());
+    let inputs = ExportInputs {
+        request: &request,
+        workspace: &workspace,
+        profile: &profile,
+        reviewers: &reviewers,
+        destination: Some(&destination),
+        staged: &staged,
+    };
+    export_children(&inputs, stage)
+}
+
+fn names(children: &[Child]) -> Vec<String> {
+    children
+        .iter()
+        .map(|c| format!("{}/{}", c.kind(), c.name()))
+        .collect()
+}
+
+fn pod_of(children: &[Child]) -> PodSpec {
+    children
+        .iter()
+        .find_map(|c| match c {
+            Child::Job(job) => job.spec.clone()?.template.spec,
+            Child::StatefulSet(set) => set.spec.clone()?.template.spec,
+            _ => None,
+        })
+        .expect("a workload")
+}
+
+fn egress_cidrs(children: &[Child]) -> Vec<String> {
+    children
+        .iter()
+        .filter_map(|c| match c {
+            Child::NetworkPolicy(policy) => policy.spec.clone()?.egress,
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|rule| rule.to.unwrap_or_default())
+        .filter_map(|peer| Some(peer.ip_block?.cidr))
+        .collect()
+}
+
+#[test]
+fn staging_clones_the_outbox_and_copies_into_a_new_volume_with_a_key_of_its_own() {
+    let children = children(ExportStage::Staging);
+    assert_eq!(
+        names(&children),
+        [
+            "ServiceAccount/table-1",
+            "NetworkPolicy/table-1-deny-all",
+            "NetworkPolicy/table-1-allow-dns",
+            "Secret/table-1-snapshot-luks",
+            "PersistentVolumeClaim/table-1-snapshot",
+            "Secret/table-1-staged-luks",
+            "PersistentVolumeClaim/table-1-staged",
+            "Job/table-1-stage",
+        ]
+    );
+    let claim = |name: &str| {
+        children.iter().find_map(|c| match c {
+            Child::PersistentVolumeClaim(claim) if claim.name_any() == name => claim.spec.clone(),
+            _ => None,
+        })
+    };
+    let snapshot = claim("table-1-snapshot").unwrap();
+    assert_eq!(snapshot.data_source.unwrap().name, "study-outbox");
+    assert!(claim("table-1-staged").unwrap().data_source.is_none());
+    let source = |name: &str| {
+        children.iter().find_map(|c| match c {
+            Child::Secret(secret) if secret.name_any() == name => secret
+                .annotations()
+                .get(super::super::labels::PASSPHRASE_SOURCE)
+                .cloned(),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        source("table-1-snapshot-luks").as_deref(),
+        Some("study-outbox-luks")
+    );
+    assert_eq!(source("table-1-staged-luks").as_deref(), Some("generated"));
+
+    let pod = pod_of(&children);
+    let container = &pod.containers[0];
+    let command = container.command.clone().unwrap();
+    assert_eq!(
+        command[4], "tables/readmissions-by-age.csv",
+        "the files are arguments, never script text"
+    );
+    let mounts: Vec<(String, Option<bool>)> = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.mount_path.clone(), m.read_only))
+        .collect();
+    assert!(mounts.contains(&("/snapshot".into(), Some(true))));
+    assert!(mounts.contains(&("/staged".into(), None)));
+    assert!(
+        egress_cidrs(&children).is_empty(),
+        "staging reaches nothing"
+    );
+    assert_eq!(pod.automount_service_account_token, Some(false));
+}
+
+#[test]
+fn the_review_pod_mounts_the_staged_files_read_only_and_only_reviewers_may_enter_it() {
+    let children = children(ExportStage::Review);
+    let listed = names(&children);
+    assert!(!listed.iter().any(|n| n.contains("snapshot")), "{listed:?}");
+    assert!(listed.contains(&"StatefulSet/table-1-review".to_owned()));
+    let pod = pod_of(&children);
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.mount_path == "/staged" && m.read_only == Some(true))
+    );
+    assert!(
+        egress_cidrs(&children).is_empty(),
+        "the review pod reaches nothing"
+    );
+
+    let role = children.iter().find_map(|c| match c {
+        Child::Role(role) => Some(role.clone()),
+        _ => None,
+    });
+    let rules = role.unwrap().rules.unwrap();
+    assert!(
+        rules
+            .iter()
+            .all(|r| r.resource_names == Some(vec!["table-1-review-0".into()]))
+    );
+    let binding = children.iter().find_map(|c| match c {
+        Child::RoleBinding(binding) => binding.subjects.clone(),
+        _ => None,
+    });
+    let subjects: Vec<(String, String)> = binding
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.kind, s.name))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            ("User".into(), "bob".into()),
+            ("Group".into(), "data-stewards".into())
+        ]
+    );
+}
+
+#[test]
+fn the_release_reaches_only_the_destination_with_the_reviewed_digests() {
+    let children = children(ExportStage::Release);
+    assert_eq!(egress_cidrs(&children), ["192.0.2.10/32"]);
+    let pod = pod_of(&children);
+    let container = &pod.containers[0];
+    let args = &container.command.clone().unwrap()[4..];
+    assert_eq!(
+        args,
+        ["ab".repeat(32), "tables/readmissions-by-age.csv".into()]
+    );
+    let env: Vec<(String, String)> = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    assert!(env.contains(&("KEY_PREFIX".into(), "chu/research/table-1/".into())));
+    let mounts = container.volume_mounts.clone().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.mount_path == "/staged" && m.read_only == Some(true))
+    );
+    assert!(
+        !names(&children)
+            .iter()
+            .any(|n| n.starts_with("StatefulSet/")),
+        "no review pod while releasing"
+    );
+}
+
+#[test]
+fn released_objects_are_keyed_by_namespace_and_request_under_the_prefix() {
+    assert_eq!(release_key_prefix("", "ns", "r"), "ns/r/");
+    assert_eq!(release_key_prefix("/out/", "ns", "r"), "out/ns/r/");
+}

@@ -1,0 +1,332 @@
+//! The ExportRequest controller: the airlock's data path. It stages the files, lets the
+//! reviewers see them, counts their reviews, releases what two of them approved, and checks
+//! that what arrived is what they saw. Once a request ends, what it staged is shredded: its key
+//! first, then its volume. Its record stays in the status, the Events and the audit log.
+
+mod machine;
+
+use std::{sync::Arc, time::Duration, time::Instant};
+
+use kube::{
+    Api, ResourceExt,
+    runtime::{controller::Action, reflector::ObjectRef},
+};
+
+use super::{
+    Context,
+    apply::owned_by,
+    children_listed,
+    error::Result,
+    events::{normal, publish, warning},
+    jobs, settle,
+    status::{self, Observed, RECONCILING, STALLED},
+    uid,
+    workspace::{inventory, violations},
+};
+use crate::{
+    api::{
+        ExportRequest, ExportReview,
+        conditions::READY,
+        export::{ExportPhase, ExportRequestStatus},
+    },
+    build::{ExportInputs, ExportNames, ExportStage, export_children, labels::Owner},
+    policy::{
+        export::{Verdict, check_request, count, panels},
+        summary,
+    },
+};
+pub use machine::JobOutcome;
+use machine::{Facts, Transition, is_final, next};
+
+pub async fn reconcile(request: Arc<ExportRequest>, context: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    children_listed(&context.export_children).await?;
+    context.stores_listed().await?;
+    let result = apply(&request, &context).await;
+    settle(&*request, &context, &result, async { Ok(false) }).await;
+    context
+        .metrics
+        .reconciled("ExportRequest", started.elapsed());
+    result
+}
+
+async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
+    let now = jiff::Timestamp::now();
+    let name = request.name_any();
+    let namespace = request.namespace().unwrap_or_default();
+    let api: Api<ExportRequest> = Api::namespaced(context.client.clone(), &namespace);
+    let current = request.status.clone().unwrap_or_default();
+    let phase = current.phase.unwrap_or(ExportPhase::Submitted);
+    if is_final(phase) {
+        return shred(request, context).await;
+    }
+
+    let workspace = context
+        .workspaces
+        .get(&ObjectRef::new(&request.spec.workspace).within(&namespace));
+    let inventory = workspace
+        .as_deref()
+        .map(|w| inventory(w, context))
+        .unwrap_or_default();
+    let workspaces: Vec<_> = workspace.iter().map(|w| (**w).clone()).collect();
+    let mut refused = check_request(request, &inventory, &workspaces);
+    if let Some(workspace) = &workspace {
+        refused.extend(violations(workspace, &inventory, now));
+    }
+    let profile = workspace
+        .as_deref()
+        .and_then(|w| inventory.profile(&w.spec.hosting_profile));
+    let (Some(workspace), Some(profile), true) = (&workspace, profile, refused.is_empty()) else {
+        let facts = Facts {
+            refused: Some(summary(&refused)),
+            ..Facts::default()
+        };
+        return advance(request, context, &api, &current, next(phase, &facts), now).await;
+    };
+
+    let panels = panels(workspace, &inventory);
+    let mut reviews: Vec<ExportReview> = context
+        .export_reviews
+        .state()
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(namespace.as_str()))
+        .map(|r| (**r).clone())
+        .collect();
+    reviews.sort_by(|a, b| {
+        (&a.metadata.creation_timestamp, a.name_any())
+            .cmp(&(&b.metadata.creation_timestamp, b.name_any()))
+    });
+    let (verdict, records) = count(request, workspace, &panels, &reviews);
+    let reviewers: Vec<_> = panels.iter().flat_map(|p| p.reviewers.clone()).collect();
+    let destination = profile.spec.exports.as_ref().and_then(|e| {
+        e.destinations
+            .iter()
+            .find(|d| d.name == request.spec.destination)
+    });
+    let inputs = ExportInputs {
+        request,
+        workspace,
+        profile,
+        reviewers: &reviewers,
+        destination,
+        staged: &current.staged_files,
+    };
+    let stage = match phase {
+        ExportPhase::Submitted | ExportPhase::Staging => ExportStage::Staging,
+        ExportPhase::InReview => ExportStage::Review,
+        _ => ExportStage::Release,
+    };
+    let children = owned_by(export_children(&inputs, stage), request, |_| false);
+    let key = profile.spec.storage.encryption.passphrase_key.as_deref();
+    context.export_children.apply_all(&children, key).await?;
+    let owner = Owner::ExportRequest(&name);
+    context
+        .export_children
+        .prune(owner, &uid(request), &namespace, &children)
+        .await?;
+
+    let names = ExportNames::of(&name);
+    let client = &context.client;
+    let released_to = destination
+        .map(|d| {
+            let prefix = crate::build::release_key_prefix(&d.s3.prefix, &namespace, &name);
+            format!("s3://{}/{prefix}", d.s3.bucket)
+        })
+        .unwrap_or_default();
+    let facts = Facts {
+        refused: None,
+        files: &request.spec.files,
+        stage: match phase {
+            ExportPhase::Staging => Some(jobs::outcome(client, &namespace, &names.stage).await?),
+            _ => None,
+        },
+        staged: &current.staged_files,
+        verdict: (phase == ExportPhase::InReview).then_some(verdict.clone()),
+        release: match phase {
+            ExportPhase::Releasing => {
+                Some(jobs::outcome(client, &namespace, &names.release).await?)
+            }
+            _ => None,
+        },
+        released_to,
+    };
+    let current = ExportRequestStatus {
+        reviews: records,
+        ..current.clone()
+    };
+    let waiting = match (&verdict, phase) {
+        (Verdict::Pending { missing }, ExportPhase::InReview) => Some(missing.join("; ")),
+        _ => None,
+    };
+    let transition = next(phase, &facts);
+    if transition.is_none()
+        && let Some(missing) = waiting
+    {
+        let status = with_conditions(request, &current, phase, "InReview", missing, now);
+        write(request, context, &api, status).await?;
+        return Ok(Action::requeue(context.resync));
+    }
+    advance(request, context, &api, &current, transition, now).await
+}
+
+/// Writes the status of a request that moved (with an Event) or stayed.
+async fn advance(
+    request: &ExportRequest,
+    context: &Context,
+    api: &Api<ExportRequest>,
+    current: &ExportRequestStatus,
+    transition: Option<Transition>,
+    now: jiff::Timestamp,
+) -> Result<Action> {
+    let Some(transition) = transition else {
+        let phase = current.phase.unwrap_or(ExportPhase::Submitted);
+        let message = condition_message(current).unwrap_or_default();
+        let status = with_conditions(request, current, phase, reason_of(phase), message, now);
+        write(request, context, api, status).await?;
+        return Ok(Action::requeue(context.resync));
+    };
+    let moved = ExportRequestStatus {
+        staged_files: transition
+            .staged
+            .clone()
+            .unwrap_or_else(|| current.staged_files.clone()),
+        released_objects: transition
+            .released
+            .clone()
+            .unwrap_or_else(|| current.released_objects.clone()),
+        ..current.clone()
+    };
+    let status = with_conditions(
+        request,
+        &moved,
+        transition.phase,
+        transition.reason,
+        transition.message.clone(),
+        now,
+    );
+    if write(request, context, api, status).await? {
+        let type_ = match transition.phase {
+            ExportPhase::Failed | ExportPhase::Rejected => warning(),
+            _ => normal(),
+        };
+        publish(
+            context,
+            request,
+            type_,
+            transition.reason,
+            transition.message,
+        )
+        .await;
+    }
+    // The status write wakes the next step; a short requeue covers a lost event.
+    Ok(Action::requeue(Duration::from_secs(5)))
+}
+
+/// Deletes what a finished request staged: workloads first, then the keys (after which the
+/// staged bytes are unreadable), then the volumes and the rest.
+async fn shred(request: &ExportRequest, context: &Context) -> Result<Action> {
+    let name = request.name_any();
+    let namespace = request.namespace().unwrap_or_default();
+    let owner = Owner::ExportRequest(&name);
+    let stages: [&[&'static str]; 3] = [
+        &["Job", "StatefulSet"],
+        &["Secret"],
+        &[
+            "PersistentVolumeClaim",
+            "RoleBinding",
+            "Role",
+            "NetworkPolicy",
+            "ServiceAccount",
+        ],
+    ];
+    for kinds in stages {
+        let remaining = context
+            .export_children
+            .remove_kinds(owner, &uid(request), &namespace, kinds)
+            .await?;
+        if remaining.is_empty() {
+            continue;
+        }
+        if kinds == ["Secret"] {
+            let note = format!("key destroyed: {}", remaining.join(", "));
+            publish(context, request, normal(), "KeyShredded", note).await;
+        }
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    Ok(Action::await_change())
+}
+
+/// The status in `phase`, with its conditions: Ready once released, Reconciling while under
+/// way, Stalled when it failed.
+fn with_conditions(
+    request: &ExportRequest,
+    current: &ExportRequestStatus,
+    phase: ExportPhase,
+    reason: &'static str,
+    message: String,
+    now: jiff::Timestamp,
+) -> ExportRequestStatus {
+    let done = is_final(phase);
+    let mut observed = vec![Observed::new(
+        READY,
+        phase == ExportPhase::Released,
+        reason,
+        message.clone(),
+    )];
+    if !done {
+        observed.push(Observed::new(RECONCILING, true, reason, message.clone()));
+    }
+    if phase == ExportPhase::Failed {
+        observed.push(Observed::new(STALLED, true, reason, message));
+    }
+    let generation = request.metadata.generation;
+    ExportRequestStatus {
+        observed_generation: generation,
+        phase: Some(phase),
+        conditions: status::merge(&current.conditions, observed, generation, now),
+        ..current.clone()
+    }
+}
+
+fn reason_of(phase: ExportPhase) -> &'static str {
+    match phase {
+        ExportPhase::Submitted => "Submitted",
+        ExportPhase::Staging => "Staging",
+        ExportPhase::InReview => "InReview",
+        ExportPhase::Approved => "Approved",
+        ExportPhase::Rejected => "Rejected",
+        ExportPhase::Releasing => "Releasing",
+        ExportPhase::Released => "Released",
+        ExportPhase::Failed => "Failed",
+        ExportPhase::Cancelled => "Cancelled",
+        ExportPhase::Expired => "Expired",
+    }
+}
+
+/// The Ready condition's message as last written, kept while nothing moves.
+fn condition_message(current: &ExportRequestStatus) -> Option<String> {
+    current
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| c.message.clone())
+}
+
+async fn write(
+    request: &ExportRequest,
+    context: &Context,
+    api: &Api<ExportRequest>,
+    status: ExportRequestStatus,
+) -> Result<bool> {
+    let key = format!(
+        "{}/{}",
+        request.namespace().unwrap_or_default(),
+        request.name_any()
+    );
+    context.metrics.phase(
+        "ExportRequest",
+        &key,
+        status.phase.map(|p| format!("{p:?}")).as_deref(),
+    );
+    status::write(api, request, request.status.as_ref(), status).await
+}
