@@ -46,7 +46,7 @@ image pause "$work/pause" --entrypoint '["/pause"]' --user 65535:65535
 
 mkdir -p "$work/probe/bin" "$work/probe/www" "$work/probe/home/researcher"
 cp "$(command -v busybox)" "$work/probe/bin/busybox"
-for applet in sh nc nslookup id touch sleep printf cat ls mkdir env sha256sum httpd; do
+for applet in sh nc nslookup id touch sleep printf cat ls mkdir env sha256sum httpd ln; do
   ln -s busybox "$work/probe/bin/$applet"
 done
 echo probe > "$work/probe/www/index.html"

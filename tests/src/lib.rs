@@ -100,3 +100,4 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
 pub mod cluster;
 pub mod node;
 pub mod operator;
+pub mod users;

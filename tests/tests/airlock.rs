@@ -6,22 +6,14 @@
 use hygie::bundle::Bundle;
 use hygie_tests::{
     cluster::{
-        Kubectl, TestNamespace, apply_as_platform_team, client, install_crds, kubeconfig,
-        kubectl_at, kubectl_ok, manifest,
+        TestNamespace, apply_as_platform_team, client, install_crds, kubeconfig, kubectl_at,
+        kubectl_ok, manifest,
     },
-    operator::{install_chart_rbac, operator_binary},
+    operator::install_chart_rbac,
     repo_root,
+    users::{airlock_roles, create_as, hygie_as},
 };
 use serde_json::{Value, json};
-
-/// Creates `object` in `namespace` with kubectl, authenticated as `user`.
-fn create_as(user: &str, namespace: &str, object: &Value) -> Kubectl {
-    kubectl_at(
-        &user_kubeconfig(user),
-        &["create", "-n", namespace, "-f", "-"],
-        Some(&object.to_string()),
-    )
-}
 
 /// A document of examples/airlock, moved into `namespace`.
 fn example(file: &str, namespace: &str) -> Value {
@@ -61,22 +53,18 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
         workspace["metadata"]["namespace"] = json!(ns);
         objects.push(workspace);
     }
-    for (person, role) in [
-        ("alice", "researcher"),
-        // alice also reviews other studies' exports: her approval of her own must not count.
-        ("alice", "reviewer"),
-        ("mallory", "researcher"),
-        ("bob", "reviewer"),
-        ("carol", "reviewer"),
-        ("mallory", "reviewer"),
-    ] {
-        objects.push(json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": format!("{person}-{role}"), "namespace": ns},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("hygie-{role}")},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": person}]
-        }));
-    }
+    objects.extend(airlock_roles(
+        ns,
+        &[
+            ("alice", "researcher"),
+            // alice also reviews other studies' exports: her approval of her own must not count.
+            ("alice", "reviewer"),
+            ("mallory", "researcher"),
+            ("bob", "reviewer"),
+            ("carol", "reviewer"),
+            ("mallory", "reviewer"),
+        ],
+    ));
     apply_as_platform_team(None, &objects);
 
     // A request in someone else's name is refused, with the policy's message.
@@ -203,20 +191,4 @@ fn approve_as(user: &str, namespace: &str, reason: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs the `hygie` binary with `user`'s kubeconfig.
-fn hygie_as(user: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(operator_binary())
-        .args(args)
-        .env("KUBECONFIG", user_kubeconfig(user))
-        .output()
-        .expect("the hygie binary runs")
-}
-
-fn user_kubeconfig(user: &str) -> std::path::PathBuf {
-    kubeconfig()
-        .parent()
-        .unwrap()
-        .join(format!("users/{user}.kubeconfig"))
 }

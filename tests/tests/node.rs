@@ -11,7 +11,10 @@
 use std::time::Duration;
 
 use hygie::{
-    api::{Dataset, HostingProfile, Workspace, common::EgressRule, workspace::WorkspacePhase},
+    api::{
+        Dataset, ExportRequest, HostingProfile, Workspace, common::EgressRule, export::ExportPhase,
+        workspace::WorkspacePhase,
+    },
     bundle::Bundle,
 };
 use hygie_tests::{
@@ -22,6 +25,7 @@ use hygie_tests::{
     node::{exec, fetch, node_state, probe_image},
     operator::{Operator, one_at_a_time},
     repo_root,
+    users::{airlock_roles, create_as, hygie_as, kubectl_as},
 };
 use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use kube::{
@@ -721,4 +725,272 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
             body
         );
     }
+}
+
+/// The object `key` of `bucket` on the outside's S3 server, if it is there.
+fn download(bucket: &str, key: &str) -> Option<String> {
+    let endpoint = node_state("s3.endpoint");
+    let user = format!("{}:{}", node_state("s3.access"), node_state("s3.secret"));
+    let ca = repo_root().join("tests/node/state/s3-ca.crt");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--aws-sigv4", "aws:amz:fr-par:s3", "--user", &user])
+        .arg("--cacert")
+        .arg(&ca)
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .args([
+            "-w",
+            "\n%{http_code}",
+            &format!("{endpoint}/{bucket}/{key}"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    match code {
+        "200" => Some(body.to_owned()),
+        "404" => None,
+        other => panic!("GET {bucket}/{key}: HTTP {other}: {body}"),
+    }
+}
+
+fn export_request(name: &str, workspace: &str, files: &[&str]) -> serde_json::Value {
+    json!({
+        "apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": name},
+        "spec": {"workspace": workspace, "files": files, "justification": "Table 2 of the article",
+                 "outputs": ["AggregateStatistics"], "destination": "results", "requester": "alice"}
+    })
+}
+
+async fn wait_export_phase(
+    api: &Api<ExportRequest>,
+    name: &str,
+    phase: ExportPhase,
+) -> ExportRequest {
+    wait_for(
+        api,
+        name,
+        &format!("phase {phase:?}"),
+        START,
+        move |r: Option<&ExportRequest>| {
+            r.and_then(|r| r.status.as_ref()).and_then(|s| s.phase) == Some(phase)
+        },
+    )
+    .await;
+    api.get(name).await.unwrap()
+}
+
+/// The whole airlock, as alice (a member of the workspace), bob and carol (the dataset's
+/// reviewers) and mallory (nobody), each authenticated by their own certificate, with real
+/// Jobs, a real review pod and the outside's real S3 server.
+#[tokio::test]
+async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_reviewed_bytes() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("node-airlock").await;
+    let ns = scene.ns().to_owned();
+    scene.fill_the_source_claim().await;
+    let bucket = format!("airlock-{ns}");
+    upload(&bucket, &[]);
+    scene.profile.spec.exports = serde_json::from_value(json!({
+        "destinations": [{"name": "results", "s3": {
+            "endpoint": node_state("s3.endpoint"), "bucket": bucket, "region": "fr-par",
+            "credentialsSecretRef": {"name": "s3-credentials"},
+            "egress": [{"cidr": "10.215.0.2/32", "ports": [{"port": 7070}]}]
+        }}],
+        "maxTotalSize": "1Mi"
+    }))
+    .unwrap();
+    scene.dataset.spec.export = serde_json::from_value(json!({
+        "allowed": true,
+        "reviewers": [{"kind": "User", "name": "bob"}, {"kind": "User", "name": "carol"}]
+    }))
+    .unwrap();
+    scene.workspace.spec.members.push(
+        serde_json::from_value(json!({"kind": "User", "name": "alice", "role": "Owner"})).unwrap(),
+    );
+    let mut objects = vec![
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"},
+        "stringData": {"accessKeyId": node_state("s3.access"), "secretAccessKey": node_state("s3.secret")}}),
+    ];
+    objects.extend(airlock_roles(
+        &ns,
+        &[
+            ("alice", "researcher"),
+            ("alice", "reviewer"),
+            ("bob", "reviewer"),
+            ("carol", "reviewer"),
+        ],
+    ));
+    apply_in(&ns, &objects);
+
+    let _operator = Operator::start("node-airlock", LEASE, 3600);
+    scene.apply_bundle();
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workload = scene.workload();
+    wait_ready(&scene.client, &ns, &workload).await;
+
+    // alice writes her table, a row-level file she will not ask for, and a link to her home.
+    let table = "band,patients\nHbA1c<7,14\nHbA1c>=7,23\n";
+    let script = format!(
+        "mkdir -p /outbox/tables && printf '{}' > /outbox/tables/t2.csv \
+         && printf 'patient,dob\\n1,1950-01-01\\n' > /outbox/rows.csv \
+         && printf 'row-level notes' > /home/researcher/notes.csv \
+         && ln -s /home/researcher/notes.csv /outbox/notes.csv",
+        table.replace('\n', "\\n")
+    );
+    let (ok, out) = exec(&ns, &workload, &script);
+    assert!(ok, "{out}");
+
+    let ws = scene.workspace.name_any();
+    let out = create_as(
+        "alice",
+        &ns,
+        &export_request("table-2", &ws, &["tables/t2.csv"]),
+    );
+    assert!(out.success, "{}", out.stderr);
+    let requests: Api<ExportRequest> = scene.api();
+    let staged = wait_export_phase(&requests, "table-2", ExportPhase::InReview).await;
+    let staged = staged.status.unwrap().staged_files;
+    assert_eq!(staged.len(), 1);
+    assert_eq!(staged[0].path, "tables/t2.csv");
+    assert_eq!(staged[0].size, table.len() as i64);
+    assert_eq!(staged[0].sha256, sha256_hex(table.as_bytes()));
+
+    // What alice changes now changes nothing that is reviewed or released.
+    let (ok, out) = exec(
+        &ns,
+        &workload,
+        "printf 'patient,hba1c\\n1,6.1\\n' > /outbox/tables/t2.csv",
+    );
+    assert!(ok, "{out}");
+
+    // The reviewers, and only they, see the staged bytes.
+    let review = wait_ready(&scene.client, &ns, "table-2-review-0").await;
+    let read = [
+        "exec",
+        "-n",
+        &ns,
+        &review.name_any(),
+        "--",
+        "cat",
+        "/staged/files/tables/t2.csv",
+    ];
+    let seen = kubectl_as("bob", &read);
+    assert!(seen.success, "{}", seen.stderr);
+    assert_eq!(seen.stdout, table);
+    for outsider in ["alice", "mallory"] {
+        let refused = kubectl_as(outsider, &read);
+        assert!(!refused.success, "{outsider} entered the review pod");
+        assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
+    }
+    let (ok, out) = exec(&ns, &review.name_any(), "printf x > /staged/files/x");
+    assert!(!ok, "the review pod could write the staged files: {out}");
+
+    // alice's approval is recorded, not counted; bob's alone releases nothing.
+    let key = format!("{ns}/table-2/tables/t2.csv");
+    for (user, reason) in [
+        ("alice", "mine is fine"),
+        ("bob", "counts only, smallest cell 14"),
+    ] {
+        let out = hygie_as(
+            user,
+            &[
+                "export", "-n", &ns, "approve", "table-2", "--reason", reason,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_for(
+        &requests,
+        "table-2",
+        "both reviews recorded",
+        START,
+        |r: Option<&ExportRequest>| {
+            r.and_then(|r| r.status.as_ref())
+                .is_some_and(|s| s.reviews.len() == 2)
+        },
+    )
+    .await;
+    let status = requests.get("table-2").await.unwrap().status.unwrap();
+    assert_eq!(status.phase, Some(ExportPhase::InReview));
+    assert!(
+        !status.reviews[0].counted && status.reviews[1].counted,
+        "{:?}",
+        status.reviews
+    );
+    assert_eq!(download(&bucket, &key), None, "released with one approval");
+
+    // carol's approval is the second: the reviewed bytes are released, and read back.
+    let out = hygie_as(
+        "carol",
+        &[
+            "export",
+            "-n",
+            &ns,
+            "approve",
+            "table-2",
+            "--reason",
+            "checked every cell",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let released = wait_export_phase(&requests, "table-2", ExportPhase::Released).await;
+    let released = released.status.unwrap().released_objects;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].url, format!("s3://{bucket}/{key}"));
+    assert_eq!(released[0].sha256, staged[0].sha256);
+    assert_eq!(
+        download(&bucket, &key).as_deref(),
+        Some(table),
+        "the bytes reviewed, not the later ones"
+    );
+    assert_eq!(download(&bucket, &format!("{ns}/table-2/rows.csv")), None);
+
+    // What was staged is shredded, its key first.
+    let note = scene.event_message("table-2", "KeyShredded").await;
+    assert!(note.contains("Secret/table-2-staged-luks"), "{note}");
+    let claims: Api<PersistentVolumeClaim> = scene.api();
+    for claim in ["table-2-staged", "table-2-snapshot"] {
+        wait_for(
+            &claims,
+            claim,
+            "gone",
+            START,
+            |c: Option<&PersistentVolumeClaim>| c.is_none(),
+        )
+        .await;
+    }
+    let secrets: Api<Secret> = scene.api();
+    assert!(
+        secrets
+            .get_opt("table-2-staged-luks")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A link out of the outbox is refused, naming the file.
+    let out = create_as("alice", &ns, &export_request("notes", &ws, &["notes.csv"]));
+    assert!(out.success, "{}", out.stderr);
+    let failed = wait_export_phase(&requests, "notes", ExportPhase::Failed).await;
+    let message = failed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with("notes.csv: it is, or is reached through, a symbolic link"),
+        "{message}"
+    );
 }
