@@ -258,11 +258,15 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     );
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-ds-cohort-3ef84d6045", "study-home"]
+        ["study-ds-cohort-3ef84d6045", "study-home", "study-outbox"]
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
+        [
+            "study-ds-cohort-3ef84d6045-luks",
+            "study-home-luks",
+            "study-outbox-luks"
+        ]
     );
 
     let sts: StatefulSet = scene.api().get("study").await.unwrap();
@@ -405,12 +409,16 @@ async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
     );
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-ds-cohort-3ef84d6045", "study-home"],
+        ["study-ds-cohort-3ef84d6045", "study-home", "study-outbox"],
         "volumes stay"
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"],
+        [
+            "study-ds-cohort-3ef84d6045-luks",
+            "study-home-luks",
+            "study-outbox-luks"
+        ],
         "keys stay"
     );
 
@@ -506,11 +514,15 @@ async fn at_expires_at_the_workload_stops_and_volumes_and_keys_stay() {
     assert_eq!(replicas(&scene).await, 0);
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await,
-        ["study-ds-cohort-3ef84d6045", "study-home"]
+        ["study-ds-cohort-3ef84d6045", "study-home", "study-outbox"]
     );
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
+        [
+            "study-ds-cohort-3ef84d6045-luks",
+            "study-home-luks",
+            "study-outbox-luks"
+        ]
     );
     assert!(
         scene
@@ -689,7 +701,11 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
+        [
+            "study-ds-cohort-3ef84d6045-luks",
+            "study-home-luks",
+            "study-outbox-luks"
+        ]
     );
     assert_eq!(scene.children::<StatefulSet>().await, ["study"]);
     let keys: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
@@ -722,7 +738,11 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
     }
     assert_eq!(
         scene.children::<Secret>().await,
-        ["study-ds-cohort-3ef84d6045-luks", "study-home-luks"]
+        [
+            "study-ds-cohort-3ef84d6045-luks",
+            "study-home-luks",
+            "study-outbox-luks"
+        ]
     );
 }
 
@@ -871,7 +891,7 @@ async fn a_shortened_authorisation_stops_the_workload_at_once() {
     );
     assert_eq!(
         scene.children::<PersistentVolumeClaim>().await.len(),
-        2,
+        3,
         "volumes are kept"
     );
 }
