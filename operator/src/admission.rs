@@ -48,10 +48,11 @@ pub fn policies(operator: &str) -> Vec<Value> {
 }
 
 /// The airlock's names are the API server's: an ExportRequest's `requester` and an
-/// ExportReview's `reviewer` are the user who creates it, its `reviewerGroups` exactly that
-/// user's groups (but the `system:` ones every user has), and neither changes afterwards. The
-/// operator counts reviews by these fields, so nobody can review in another's name, leave out a
-/// group that makes them a member of the workspace, or claim a group they are not in.
+/// ExportReview's `reviewer` are the user who creates it, a request's `requesterGroups` some of
+/// that user's groups, a review's `reviewerGroups` exactly them (but the `system:` ones every
+/// user has), and neither object changes afterwards. The operator decides by these fields, so
+/// nobody can request or review in another's name, claim a group they are not in (to pass as a
+/// member, or as a reviewer), or leave out a group that makes them a member of the workspace.
 fn exports_name_who_authenticated() -> (Value, Value) {
     let created = |resource: &str| {
         format!("request.operation != 'CREATE' || request.resource.resource != '{resource}'")
@@ -71,11 +72,17 @@ fn exports_name_who_authenticated() -> (Value, Value) {
             "variables": [
                 {"name": "groups", "expression": "has(request.userInfo.groups) ? request.userInfo.groups.filter(g, !g.startsWith('system:')) : []"},
                 {"name": "declared", "expression": "request.resource.resource == 'exportreviews' && has(object.spec.reviewerGroups) ? object.spec.reviewerGroups : []"},
+                {"name": "claimed", "expression": "request.resource.resource == 'exportrequests' && has(object.spec.requesterGroups) ? object.spec.requesterGroups : []"},
             ],
             "validations": [
                 {
                     "expression": format!("{} || object.spec.requester == request.userInfo.username", created("exportrequests")),
                     "messageExpression": "'ExportRequest ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.requester must be the user submitting it, ' + request.userInfo.username + ', not ' + object.spec.requester",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": format!("{} || variables.claimed.all(g, g in variables.groups)", created("exportrequests")),
+                    "messageExpression": "'ExportRequest ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.requesterGroups may only name your groups as the API server knows them: [' + variables.groups.join(', ') + ']'",
                     "reason": "Forbidden",
                 },
                 {

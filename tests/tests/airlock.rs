@@ -79,6 +79,20 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
         "{}",
         out.stderr
     );
+    // Nor may she pass as a member through a group she is not in.
+    let mut claimed = request.clone();
+    claimed["metadata"]["name"] = json!("claimed");
+    claimed["spec"]["requester"] = json!("mallory");
+    claimed["spec"]["requesterGroups"] = json!(["researchers"]);
+    let out = create_as("mallory", ns, &claimed);
+    assert!(!out.success, "mallory claimed the researchers' group");
+    assert!(
+        out.stderr.contains(
+            "spec.requesterGroups may only name your groups as the API server knows them: [visitors]"
+        ),
+        "{}",
+        out.stderr
+    );
     let out = create_as("alice", ns, &request);
     assert!(out.success, "alice submits her own request: {}", out.stderr);
 

@@ -138,9 +138,13 @@ pub struct ExportRequestSpec {
     #[schemars(length(min = 1))]
     pub destination: String,
     /// The user submitting the request: the admission policy makes the API server refuse any
-    /// name but the one it authenticated.
+    /// name but the one it authenticated. Only a member of the workspace may export from it.
     #[schemars(length(min = 1))]
     pub requester: String,
+    /// Groups of the requester that make them a member of the workspace: the admission policy
+    /// makes the API server refuse any group they are not in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requester_groups: Vec<String>,
 }
 
 /// What an output is, as its requester declares it. Only non-personal data may leave

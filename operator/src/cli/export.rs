@@ -109,6 +109,7 @@ async fn dispatch(args: ExportArgs) -> Result<String, String> {
             destination,
         } => {
             let me = whoami(&client).await?;
+            let requester_groups = own_groups(me.groups);
             let request = ExportRequest {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
@@ -122,6 +123,7 @@ async fn dispatch(args: ExportArgs) -> Result<String, String> {
                     outputs,
                     destination,
                     requester: me.username.unwrap_or_default(),
+                    requester_groups,
                 },
                 status: None,
             };
@@ -178,6 +180,15 @@ async fn whoami(client: &Client) -> Result<UserInfo, String> {
         .ok_or_else(|| "the API server did not say who you are".to_owned())
 }
 
+/// The caller's groups as the API server knows them, but the `system:` ones every user has.
+fn own_groups(groups: Option<Vec<String>>) -> Vec<String> {
+    groups
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|g| !g.starts_with("system:"))
+        .collect()
+}
+
 async fn review(
     client: &Client,
     namespace: &str,
@@ -187,12 +198,7 @@ async fn review(
 ) -> Result<String, String> {
     let me = whoami(client).await?;
     let reviewer = me.username.unwrap_or_default();
-    let groups: Vec<String> = me
-        .groups
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|g| !g.starts_with("system:"))
-        .collect();
+    let groups = own_groups(me.groups);
     let name = format!("{request}-{}", slug(&reviewer));
     let review = ExportReview {
         metadata: ObjectMeta {

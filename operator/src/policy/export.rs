@@ -186,6 +186,22 @@ pub fn check_request(
         );
         return findings.into_vec();
     };
+    let spec = &request.spec;
+    let member = workspace.spec.members.iter().any(|m| match m.kind {
+        MemberKind::User => m.name == spec.requester,
+        MemberKind::Group => spec.requester_groups.contains(&m.name),
+    });
+    if !member {
+        findings.add(
+            Rule::ExportAllowed,
+            "spec.requester",
+            format!(
+                "`{}` is not a member of Workspace `{}`, by name or by a group of spec.requesterGroups: only its members export its outputs",
+                quote(&spec.requester),
+                workspace.name_any()
+            ),
+        );
+    }
     let exports = inventory
         .profile(&workspace.spec.hosting_profile)
         .and_then(|p| p.spec.exports.as_ref());

@@ -200,3 +200,27 @@ fn a_panel_that_can_never_approve_is_refused() {
         messages[1].contains("2 distinct approvals are required but only 1 reviewer(s) are listed")
     );
 }
+
+#[test]
+fn only_a_member_of_the_workspace_requests_an_export_by_name_or_by_a_vouched_group() {
+    let inventory = fixtures::inventory(fixtures::profile(), vec![fixtures::dataset()]);
+    let workspaces = [fixtures::workspace()];
+    let refusals = |request: &ExportRequest| -> Vec<String> {
+        check_request(request, &inventory, &workspaces)
+            .iter()
+            .filter(|v| v.field == "spec.requester")
+            .map(|v| v.message.clone())
+            .collect()
+    };
+    let mut request = fixtures::export_request();
+    assert!(refusals(&request).is_empty(), "alice is an Owner");
+    request.spec.requester = "mallory".into();
+    let refused = refusals(&request);
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].starts_with("`mallory` is not a member of Workspace `study`"));
+    request.spec.requester_groups = vec!["analysts".into()];
+    assert!(
+        refusals(&request).is_empty(),
+        "a member through the group analysts"
+    );
+}
