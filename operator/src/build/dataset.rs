@@ -61,9 +61,20 @@ pub fn dataset_children(dataset: &Dataset, profile: &HostingProfile) -> Vec<Chil
             &import, &namespace, owner,
         )));
         children.extend(
-            network::isolation(&import, &namespace, owner, &pods, profile, None, &s3.egress)
-                .into_iter()
-                .map(Child::NetworkPolicy),
+            network::isolation(
+                &import,
+                &namespace,
+                owner,
+                &pods,
+                profile,
+                network::Reach {
+                    dns: true,
+                    ingress_port: None,
+                    egress: &s3.egress,
+                },
+            )
+            .into_iter()
+            .map(Child::NetworkPolicy),
         );
         children.push(Child::Job(import_job(
             &import,

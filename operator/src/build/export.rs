@@ -169,8 +169,11 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             owner,
             &owner.selector(),
             profile,
-            None,
-            &egress,
+            network::Reach {
+                dns: !egress.is_empty(),
+                ingress_port: None,
+                egress: &egress,
+            },
         )
         .into_iter()
         .map(Child::NetworkPolicy),

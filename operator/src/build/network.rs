@@ -17,6 +17,16 @@ use crate::api::{EgressRule, HostingProfile};
 
 const COMPONENT: &str = "network-policy";
 
+/// What the isolated pods may reach, and who may reach them.
+pub struct Reach<'a> {
+    /// Whether they resolve names through the cluster's DNS. A pod that reaches nothing has no
+    /// name to resolve, and a DNS query is a way out.
+    pub dns: bool,
+    /// The port the profile's ingress source may connect to.
+    pub ingress_port: Option<i32>,
+    pub egress: &'a [EgressRule],
+}
+
 /// The policies around the pods selected by `pods`, named after `prefix`.
 pub fn isolation(
     prefix: &str,
@@ -24,9 +34,13 @@ pub fn isolation(
     owner: Owner,
     pods: &BTreeMap<String, String>,
     profile: &HostingProfile,
-    ingress_port: Option<i32>,
-    egress: &[EgressRule],
+    reach: Reach,
 ) -> Vec<NetworkPolicy> {
+    let Reach {
+        dns,
+        ingress_port,
+        egress,
+    } = reach;
     let policy = |suffix: &str, spec: NetworkPolicySpec| NetworkPolicy {
         metadata: ObjectMeta {
             name: Some(format!("{prefix}-{suffix}")),
@@ -40,16 +54,16 @@ pub fn isolation(
         }),
     };
 
-    let mut policies = vec![
-        policy(
-            "deny-all",
-            NetworkPolicySpec {
-                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-                ..Default::default()
-            },
-        ),
-        policy("allow-dns", allow_dns(profile)),
-    ];
+    let mut policies = vec![policy(
+        "deny-all",
+        NetworkPolicySpec {
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ..Default::default()
+        },
+    )];
+    if dns {
+        policies.push(policy("allow-dns", allow_dns(profile)));
+    }
     let ingress_from = profile.spec.network.ingress_from.as_ref();
     if let (Some(port), Some(source)) = (ingress_port, ingress_from) {
         policies.push(policy(

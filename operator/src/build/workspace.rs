@@ -58,8 +58,11 @@ pub fn workspace_children(
             owner,
             &pods,
             profile,
-            Some(spec.port),
-            &spec.egress,
+            network::Reach {
+                dns: true,
+                ingress_port: Some(spec.port),
+                egress: &spec.egress,
+            },
         )
         .into_iter()
         .map(Child::NetworkPolicy),

@@ -86,7 +86,6 @@ fn staging_clones_the_outbox_and_copies_into_a_new_volume_with_a_key_of_its_own(
         [
             "ServiceAccount/table-1",
             "NetworkPolicy/table-1-deny-all",
-            "NetworkPolicy/table-1-allow-dns",
             "Secret/table-1-snapshot-luks",
             "PersistentVolumeClaim/table-1-snapshot",
             "Secret/table-1-staged-luks",
@@ -190,6 +189,7 @@ fn the_review_pod_mounts_the_staged_files_read_only_and_only_reviewers_may_enter
 fn the_release_reaches_only_the_destination_with_the_reviewed_digests() {
     let children = children(ExportStage::Release);
     assert_eq!(egress_cidrs(&children), ["192.0.2.10/32"]);
+    assert!(names(&children).contains(&"NetworkPolicy/table-1-allow-dns".to_owned()));
     let pod = pod_of(&children);
     let container = &pod.containers[0];
     let args = &container.command.clone().unwrap()[4..];
