@@ -977,6 +977,34 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             .is_none()
     );
 
+    // A request deleted in review is Cancelled: its staged copy is shredded, key first, and
+    // then it goes.
+    let out = create_as("alice", &ns, &export_request("rows", &ws, &["rows.csv"]));
+    assert!(out.success, "{}", out.stderr);
+    wait_export_phase(&requests, "rows", ExportPhase::InReview).await;
+    let out = kubectl_as(
+        "alice",
+        &["delete", "-n", &ns, "exportrequest", "rows", "--wait=false"],
+    );
+    assert!(out.success, "{}", out.stderr);
+    let note = scene.event_message("rows", "Cancelled").await;
+    assert_eq!(note, "deleted before release: nothing left the workspace");
+    let note = scene.event_message("rows", "KeyShredded").await;
+    assert!(note.contains("Secret/rows-staged-luks"), "{note}");
+    wait_for(
+        &requests,
+        "rows",
+        "gone",
+        START,
+        |r: Option<&ExportRequest>| r.is_none(),
+    )
+    .await;
+    assert!(
+        claims.get_opt("rows-staged").await.unwrap().is_none(),
+        "the claim goes before the request"
+    );
+    assert_eq!(download(&bucket, &format!("{ns}/rows/rows.csv")), None);
+
     // A link out of the outbox is refused, naming the file.
     let out = create_as("alice", &ns, &export_request("notes", &ws, &["notes.csv"]));
     assert!(out.success, "{}", out.stderr);

@@ -49,6 +49,7 @@ const FAIL_CLOSED_MANAGER: &str = "hygie-fail-closed";
 /// Finalizers, on the kinds whose deletion needs ordered work.
 pub const WORKSPACE_FINALIZER: &str = "hygie.io/workspace-cleanup";
 pub const DATASET_FINALIZER: &str = "hygie.io/dataset-retention";
+pub const EXPORT_FINALIZER: &str = "hygie.io/export-shredding";
 
 /// What every reconcile needs.
 pub struct Context {

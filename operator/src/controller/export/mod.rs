@@ -9,14 +9,14 @@ use std::{sync::Arc, time::Duration, time::Instant};
 
 use kube::{
     Api, ResourceExt,
-    runtime::{controller::Action, reflector::ObjectRef},
+    runtime::{controller::Action, finalizer, reflector::ObjectRef},
 };
 
 use super::{
-    Context,
+    Context, EXPORT_FINALIZER,
     apply::owned_by,
     children_listed,
-    error::Result,
+    error::{Error, Result},
     events::{normal, publish, warning},
     jobs, settle,
     status::{self, Observed, RECONCILING, STALLED},
@@ -42,12 +42,59 @@ pub async fn reconcile(request: Arc<ExportRequest>, context: Arc<Context>) -> Re
     let started = Instant::now();
     children_listed(&context.export_children).await?;
     context.stores_listed().await?;
-    let result = apply(&request, &context).await;
+    let api: Api<ExportRequest> = Api::namespaced(
+        context.client.clone(),
+        &request.namespace().unwrap_or_default(),
+    );
+    let result = finalizer(&api, EXPORT_FINALIZER, request.clone(), |event| async {
+        match event {
+            finalizer::Event::Apply(request) => apply(&request, &context).await,
+            finalizer::Event::Cleanup(request) => cancel(&request, &context, &api).await,
+        }
+    })
+    .await
+    .map_err(Error::from);
     settle(&*request, &context, &result, async { Ok(false) }).await;
     context
         .metrics
         .reconciled("ExportRequest", started.elapsed());
     result
+}
+
+/// A request deleted before its end is Cancelled: recorded as such, then what it staged is
+/// shredded, key first, before the object goes.
+async fn cancel(
+    request: &ExportRequest,
+    context: &Context,
+    api: &Api<ExportRequest>,
+) -> Result<Action> {
+    let current = request.status.clone().unwrap_or_default();
+    let phase = current.phase.unwrap_or(ExportPhase::Submitted);
+    if !is_final(phase) {
+        let message = match phase {
+            ExportPhase::Releasing => {
+                "deleted while releasing: objects may already be at the destination, unverified"
+            }
+            _ => "deleted before release: nothing left the workspace",
+        };
+        let status = with_conditions(
+            request,
+            &current,
+            ExportPhase::Cancelled,
+            "Cancelled",
+            message.into(),
+            jiff::Timestamp::now(),
+        );
+        write(request, context, api, status).await?;
+        publish(context, request, warning(), "Cancelled", message).await;
+    }
+    match shred(request, context).await? {
+        true => Ok(Action::await_change()),
+        false => Err(Error::Waiting(format!(
+            "the shredding of what ExportRequest {} staged",
+            request.name_any()
+        ))),
+    }
 }
 
 async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
@@ -58,7 +105,10 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
     let current = request.status.clone().unwrap_or_default();
     let phase = current.phase.unwrap_or(ExportPhase::Submitted);
     if is_final(phase) {
-        return shred(request, context).await;
+        return Ok(match shred(request, context).await? {
+            true => Action::await_change(),
+            false => Action::requeue(Duration::from_secs(2)),
+        });
     }
 
     let workspace = context
@@ -223,8 +273,9 @@ async fn advance(
 }
 
 /// Deletes what a finished request staged: workloads first, then the keys (after which the
-/// staged bytes are unreadable), then the volumes and the rest.
-async fn shred(request: &ExportRequest, context: &Context) -> Result<Action> {
+/// staged bytes are unreadable), then the volumes and the rest. Returns whether nothing is
+/// left; each call goes one stage further.
+async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
     let name = request.name_any();
     let namespace = request.namespace().unwrap_or_default();
     let owner = Owner::ExportRequest(&name);
@@ -251,9 +302,9 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<Action> {
             let note = format!("key destroyed: {}", remaining.join(", "));
             publish(context, request, normal(), "KeyShredded", note).await;
         }
-        return Ok(Action::requeue(Duration::from_secs(2)));
+        return Ok(false);
     }
-    Ok(Action::await_change())
+    Ok(true)
 }
 
 /// The status in `phase`, with its conditions: Ready once released, Reconciling while under
