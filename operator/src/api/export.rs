@@ -20,6 +20,9 @@ use super::{
 /// at most 4096 bytes.
 pub const MAX_FILES: usize = 40;
 
+/// How long a request may wait for its approvals when the profile does not say: 30 days.
+pub const DEFAULT_REVIEW_DEADLINE_SECONDS: i64 = 30 * 24 * 3600;
+
 /// How many distinct reviewers must approve when nobody says otherwise.
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 2;
 
@@ -42,6 +45,12 @@ pub struct ExportPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "quantity_schema")]
     pub max_total_size: Option<Quantity>,
+    /// Seconds after its submission within which a request must be approved, or it expires
+    /// and what it staged is shredded; `DEFAULT_REVIEW_DEADLINE_SECONDS` (30 days) when not
+    /// given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60))]
+    pub review_deadline_seconds: Option<i64>,
 }
 
 /// An object store outputs may be released to.

@@ -8,7 +8,7 @@
 //!              Failed      Rejected               Failed
 //! ```
 //! Any phase before the end moves to Failed when a rule stops holding: nothing leaves a
-//! workspace that breaks one.
+//! workspace that breaks one. A request not approved by its review deadline is Expired.
 
 use crate::{
     api::export::{ExportPhase, ReleasedObject, StagedFile},
@@ -28,6 +28,8 @@ pub enum JobOutcome {
 pub struct Facts<'a> {
     /// The rules' verdict when one fails.
     pub refused: Option<String>,
+    /// The review deadline, once passed.
+    pub expired: Option<String>,
     pub files: &'a [String],
     pub stage: Option<JobOutcome>,
     pub staged: &'a [StagedFile],
@@ -80,6 +82,9 @@ pub fn next(phase: ExportPhase, facts: &Facts) -> Option<Transition> {
     }
     if let Some(refused) = &facts.refused {
         return Some(Transition::to(Failed, "RulesViolated", refused.clone()));
+    }
+    if let (Some(deadline), Submitted | Staging | InReview) = (&facts.expired, phase) {
+        return Some(Transition::to(Expired, "Expired", deadline.clone()));
     }
     match phase {
         Submitted => Some(Transition::to(

@@ -18,16 +18,16 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{normal, publish, warning},
-    jobs, settle,
+    jobs, requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
     workspace::{inventory, violations},
 };
 use crate::{
     api::{
-        ExportRequest, ExportReview,
+        ExportRequest, ExportReview, HostingProfile,
         conditions::READY,
-        export::{ExportPhase, ExportRequestStatus},
+        export::{DEFAULT_REVIEW_DEADLINE_SECONDS, ExportPhase, ExportRequestStatus},
     },
     build::{ExportInputs, ExportNames, ExportStage, export_children, labels::Owner},
     policy::{
@@ -183,8 +183,12 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
             format!("s3://{}/{prefix}", d.s3.bucket)
         })
         .unwrap_or_default();
+    let deadline = review_deadline(request, profile);
     let facts = Facts {
         refused: None,
+        expired: deadline.filter(|d| *d <= now).map(|d| {
+            format!("not approved by its review deadline, {d}: what it staged is shredded")
+        }),
         files: &request.spec.files,
         stage: match phase {
             ExportPhase::Staging => Some(jobs::outcome(client, &namespace, &names.stage).await?),
@@ -214,9 +218,23 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
     {
         let status = with_conditions(request, &current, phase, "InReview", missing, now);
         write(request, context, &api, status).await?;
-        return Ok(Action::requeue(context.resync));
+        return Ok(requeue_at(deadline, now, context.resync));
     }
     advance(request, context, &api, &current, transition, now).await
+}
+
+/// When `request` must be approved by: its submission plus the profile's review deadline.
+fn review_deadline(request: &ExportRequest, profile: &HostingProfile) -> Option<jiff::Timestamp> {
+    let seconds = profile
+        .spec
+        .exports
+        .as_ref()
+        .and_then(|e| e.review_deadline_seconds)
+        .unwrap_or(DEFAULT_REVIEW_DEADLINE_SECONDS);
+    let submitted = request.metadata.creation_timestamp.as_ref()?.0;
+    submitted
+        .checked_add(jiff::SignedDuration::from_secs(seconds))
+        .ok()
 }
 
 /// Writes the status of a request that moved (with an Event) or stayed.

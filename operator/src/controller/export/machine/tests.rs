@@ -206,3 +206,25 @@ fn a_rule_that_stops_holding_fails_any_request_under_way_and_none_that_ended() {
         assert_eq!(next(phase, &refused), None, "{phase:?}");
     }
 }
+
+#[test]
+fn a_request_not_approved_by_its_deadline_expires_and_one_approved_goes_on() {
+    let late = Facts {
+        expired: Some("not approved within 2592000 s of its submission".into()),
+        ..Facts::default()
+    };
+    for phase in [Submitted, Staging, InReview] {
+        let moved = next(phase, &late).unwrap();
+        assert_eq!(
+            (moved.phase, moved.reason),
+            (Expired, "Expired"),
+            "{phase:?}"
+        );
+    }
+    assert_eq!(
+        phase_after(Approved, &late),
+        Some(Releasing),
+        "an approved request is released"
+    );
+    assert_eq!(next(Releasing, &late), None);
+}
