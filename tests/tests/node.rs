@@ -953,6 +953,21 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         "the bytes reviewed, not the later ones"
     );
     assert_eq!(download(&bucket, &format!("{ns}/table-2/rows.csv")), None);
+    let shown = hygie_as("bob", &["export", "-n", &ns, "show", "table-2"]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "Phase:         Released: 1 file(s) released to s3://{bucket}/"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "  s3://{bucket}/{key}  sha256:{}",
+            staged[0].sha256
+        )),
+        "{shown}"
+    );
 
     // What was staged is shredded, its key first.
     let note = scene.event_message("table-2", "KeyShredded").await;

@@ -14,6 +14,7 @@ use super::exit;
 use crate::{
     api::{
         Dataset, ExportRequest, ExportReview, HostingProfile, Workspace,
+        conditions::READY,
         export::{Decision, ExportRequestSpec, ExportReviewSpec, OutputKind},
     },
     policy::{
@@ -313,6 +314,25 @@ async fn show(client: &Client, namespace: &str, name: &str) -> Result<String, St
         Verdict::Pending { missing } => format!("waiting: {}", missing.join("; ")),
     };
     let _ = writeln!(text, "Count:         {verdict}");
+    let status = request.status.clone().unwrap_or_default();
+    if let Some(phase) = status.phase {
+        let why = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        let _ = writeln!(text, "Phase:         {phase:?}: {why}");
+    }
+    if !status.released_objects.is_empty() {
+        text.push_str(
+            "Released:
+",
+        );
+        for object in &status.released_objects {
+            let _ = writeln!(text, "  {}  sha256:{}", object.url, object.sha256);
+        }
+    }
     Ok(text)
 }
 
