@@ -1,7 +1,8 @@
 //! The register of processing (GDPR article 30), as a data protection officer or an HDS auditor
 //! asks for it: per dataset its classification, legal basis and end date, where it is hosted and
 //! by whom, its retention and the workspaces that process it, with their members, egress, expiry
-//! and state; what ends within 90 days; every rule violation in force. A pure function of the
+//! and state; what left or asked to leave through the airlock, with its reviews and digests;
+//! what ends within 90 days; every rule violation in force. A pure function of the
 //! objects and of `now`, rendered as JSON (the schema is `Register`), Markdown, CSV or a
 //! self-contained HTML page.
 
@@ -11,9 +12,16 @@ use kube::ResourceExt;
 use serde::Serialize;
 
 use crate::{
-    api::{Dataset, HostingProfile, Workspace, workspace::WorkspacePhase},
+    api::{
+        Dataset, ExportRequest, HostingProfile, Workspace, export::ExportPhase,
+        workspace::WorkspacePhase,
+    },
     bundle::Bundle,
-    policy::{Violation, check_all, sovereignty::exposure},
+    policy::{
+        Violation, check_all,
+        export::{count, in_submission_order, panels},
+        sovereignty::exposure,
+    },
 };
 
 /// How far ahead an end date is listed as coming.
@@ -27,6 +35,7 @@ pub struct Register {
     pub as_of: String,
     pub hosting: Vec<Hosting>,
     pub processing: Vec<Processing>,
+    pub exports: Vec<Export>,
     /// End dates within 90 days, and those already past, soonest first.
     pub ending: Vec<Ending>,
     pub violations: Vec<Violation>,
@@ -79,6 +88,27 @@ pub struct Use {
     pub state: String,
 }
 
+/// What asked to leave a workspace: one ExportRequest, as the airlock handled it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Export {
+    pub namespace: String,
+    pub request: String,
+    pub workspace: String,
+    pub requester: String,
+    pub destination: String,
+    /// What the requester declared the outputs to be.
+    pub outputs: Vec<String>,
+    /// The phase Hygie reports; `Submitted` before it reports one.
+    pub phase: String,
+    /// `reviewer Decision (counted)`, or `(not counted: why)`, per review in order.
+    pub reviews: Vec<String>,
+    /// `path sha256:<hex> (<size> bytes)` per staged file.
+    pub files: Vec<String>,
+    /// `url sha256:<hex>` per object released and read back.
+    pub released: Vec<String>,
+}
+
 /// A table of the Markdown and HTML forms: its header and its rows.
 type Table = (Vec<&'static str>, Vec<Vec<String>>);
 
@@ -107,10 +137,16 @@ pub fn register(bundle: &Bundle, now: jiff::Timestamp) -> Register {
         .values()
         .map(|d| processing(d, &bundle.workspaces, &violations, now))
         .collect();
+    let exports = inventory
+        .export_requests
+        .iter()
+        .map(|r| export(r, bundle))
+        .collect();
     Register {
         as_of: now.to_string(),
         hosting,
         processing,
+        exports,
         ending: ending(bundle, now),
         violations,
     }
@@ -214,6 +250,52 @@ fn workspace_use(workspace: &Workspace, violations: &[Violation], now: jiff::Tim
             .collect(),
         expires_at: spec.expires_at.as_ref().map(|t| t.0.to_string()),
         state,
+    }
+}
+
+/// One request, its reviews counted as the operator counts them (or as it recorded them, when
+/// the workspace is gone).
+fn export(request: &ExportRequest, bundle: &Bundle) -> Export {
+    let namespace = request.namespace().unwrap_or_default();
+    let spec = &request.spec;
+    let status = request.status.clone().unwrap_or_default();
+    let workspace = bundle.workspaces.iter().find(|w| {
+        w.namespace().as_deref() == Some(namespace.as_str()) && w.name_any() == spec.workspace
+    });
+    let records = match workspace {
+        Some(workspace) => {
+            let mut reviews = bundle.reviews.clone();
+            in_submission_order(&mut reviews);
+            let panels = panels(workspace, &bundle.inventory);
+            count(request, workspace, &panels, &reviews).1
+        }
+        None => status.reviews.clone(),
+    };
+    Export {
+        namespace,
+        request: request.name_any(),
+        workspace: spec.workspace.clone(),
+        requester: spec.requester.clone(),
+        destination: spec.destination.clone(),
+        outputs: spec.outputs.iter().map(|o| format!("{o:?}")).collect(),
+        phase: format!("{:?}", status.phase.unwrap_or(ExportPhase::Submitted)),
+        reviews: records
+            .iter()
+            .map(|r| match &r.ignored_because {
+                None => format!("{} {:?} (counted)", r.reviewer, r.decision),
+                Some(why) => format!("{} {:?} (not counted: {why})", r.reviewer, r.decision),
+            })
+            .collect(),
+        files: status
+            .staged_files
+            .iter()
+            .map(|f| format!("{} sha256:{} ({} bytes)", f.path, f.sha256, f.size))
+            .collect(),
+        released: status
+            .released_objects
+            .iter()
+            .map(|o| format!("{} sha256:{}", o.url, o.sha256))
+            .collect(),
     }
 }
 
@@ -429,6 +511,37 @@ impl Register {
                 })
                 .collect(),
         );
+        let exports = (
+            vec![
+                "namespace",
+                "request",
+                "workspace",
+                "requester",
+                "destination",
+                "outputs",
+                "phase",
+                "reviews",
+                "files reviewed",
+                "released",
+            ],
+            self.exports
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.namespace.clone(),
+                        e.request.clone(),
+                        e.workspace.clone(),
+                        e.requester.clone(),
+                        e.destination.clone(),
+                        e.outputs.join(", "),
+                        e.phase.clone(),
+                        e.reviews.join("; "),
+                        e.files.join("; "),
+                        e.released.join("; "),
+                    ]
+                })
+                .collect(),
+        );
         let violations = (
             vec!["rule", "object", "field", "what to do"],
             self.violations
@@ -446,6 +559,7 @@ impl Register {
         vec![
             ("Where data may live", hosting),
             ("Processing", self.processing_rows()),
+            ("Exports", exports),
             ("Ending within 90 days, or ended", ending),
             ("Rule violations in force", violations),
         ]
@@ -531,6 +645,47 @@ mod tests {
         let register = register(&bundle, now());
         assert_eq!(register.processing[0].workspaces[0].state, "Blocked");
         assert_eq!(register.violations[0].rule.id(), "HYG005");
+    }
+
+    #[test]
+    fn exports_are_listed_with_their_reviews_and_digests() {
+        use crate::fixtures::{export_request, export_review};
+        let mut bundle = bundle();
+        let mut request = export_request();
+        request.status = serde_json::from_value(serde_json::json!({
+            "phase": "Released",
+            "stagedFiles": [{"path": "tables/readmissions-by-age.csv", "size": 120, "sha256": "ab"}],
+            "releasedObjects": [{"url": "s3://out/research/table-1/tables/readmissions-by-age.csv", "sha256": "ab"}]
+        }))
+        .unwrap();
+        bundle.inventory.export_requests.push(request);
+        bundle.reviews = vec![
+            export_review("alice", &[], true),
+            export_review("bob", &[], true),
+        ];
+        let register = register(&bundle, now());
+        let export = &register.exports[0];
+        assert_eq!(
+            (export.request.as_str(), export.phase.as_str()),
+            ("table-1", "Released")
+        );
+        assert_eq!(
+            export.reviews,
+            [
+                "alice Approve (not counted: the requester cannot review their own request)",
+                "bob Approve (not counted: not a listed reviewer of the workspace's datasets)"
+            ]
+        );
+        assert_eq!(
+            export.files,
+            ["tables/readmissions-by-age.csv sha256:ab (120 bytes)"]
+        );
+        assert!(register.markdown().contains("## Exports"));
+        assert!(
+            register
+                .html()
+                .contains("s3://out/research/table-1/tables/readmissions-by-age.csv sha256:ab")
+        );
     }
 
     #[test]

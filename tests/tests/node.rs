@@ -969,6 +969,26 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         "{shown}"
     );
 
+    // The register of processing lists what left, who approved it, and its digest.
+    let report = std::process::Command::new(hygie_tests::operator::operator_binary())
+        .args(["report", "-o", "json"])
+        .env("KUBECONFIG", hygie_tests::cluster::kubeconfig())
+        .output()
+        .unwrap();
+    let register: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let export = register["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["namespace"] == ns.as_str() && e["request"] == "table-2")
+        .expect("the export is in the register");
+    assert_eq!(export["phase"], "Released");
+    assert_eq!(export["reviews"][2], "carol Approve (counted)");
+    assert_eq!(
+        export["released"][0],
+        format!("s3://{bucket}/{key} sha256:{}", staged[0].sha256)
+    );
+
     // What was staged is shredded, its key first.
     let note = scene.event_message("table-2", "KeyShredded").await;
     assert!(note.contains("Secret/table-2-staged-luks"), "{note}");

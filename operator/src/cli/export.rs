@@ -19,7 +19,7 @@ use crate::{
     },
     policy::{
         Inventory,
-        export::{Verdict, count, panels},
+        export::{Verdict, count, in_submission_order, panels},
     },
 };
 
@@ -261,10 +261,7 @@ async fn show(client: &Client, namespace: &str, name: &str) -> Result<String, St
         .await
         .map_err(refused)?
         .items;
-    reviews.sort_by(|a, b| {
-        (&a.metadata.creation_timestamp, a.name_any())
-            .cmp(&(&b.metadata.creation_timestamp, b.name_any()))
-    });
+    in_submission_order(&mut reviews);
     let (verdict, records) = count(
         &request,
         &workspace,

@@ -8,7 +8,7 @@ use kube::{Api, Client, api::ListParams};
 
 use super::{exit, parse_now};
 use crate::{
-    api::{Dataset, HostingProfile, Workspace},
+    api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
     bundle::Bundle,
     report::register,
 };
@@ -80,7 +80,15 @@ fn from_cluster() -> Result<Bundle, String> {
             .list(&all)
             .await
             .map_err(failed)?;
-        let workspaces = Api::<Workspace>::all(client)
+        let workspaces = Api::<Workspace>::all(client.clone())
+            .list(&all)
+            .await
+            .map_err(failed)?;
+        let requests = Api::<ExportRequest>::all(client.clone())
+            .list(&all)
+            .await
+            .map_err(failed)?;
+        let reviews = Api::<ExportReview>::all(client)
             .list(&all)
             .await
             .map_err(failed)?;
@@ -92,6 +100,8 @@ fn from_cluster() -> Result<Bundle, String> {
             .into_iter()
             .for_each(|d| bundle.inventory.add_dataset(d));
         bundle.workspaces = workspaces.items;
+        bundle.inventory.export_requests = requests.items;
+        bundle.reviews = reviews.items;
         Ok(bundle)
     })
 }

@@ -330,6 +330,14 @@ pub enum Verdict {
     },
 }
 
+/// Puts `reviews` in the order they are counted: as submitted (creation time, then name).
+pub fn in_submission_order(reviews: &mut [ExportReview]) {
+    reviews.sort_by(|a, b| {
+        (&a.metadata.creation_timestamp, a.name_any())
+            .cmp(&(&b.metadata.creation_timestamp, b.name_any()))
+    });
+}
+
 /// Counts `reviews` (of any request; those of others are skipped) in the order given, which
 /// should be their creation order, for `request` from `workspace` under `panels`.
 pub fn count(

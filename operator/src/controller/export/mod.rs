@@ -31,7 +31,7 @@ use crate::{
     },
     build::{ExportInputs, ExportNames, ExportStage, export_children, labels::Owner},
     policy::{
-        export::{Verdict, check_request, count, panels},
+        export::{Verdict, check_request, count, in_submission_order, panels},
         summary,
     },
 };
@@ -142,10 +142,7 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
         .filter(|r| r.namespace().as_deref() == Some(namespace.as_str()))
         .map(|r| (**r).clone())
         .collect();
-    reviews.sort_by(|a, b| {
-        (&a.metadata.creation_timestamp, a.name_any())
-            .cmp(&(&b.metadata.creation_timestamp, b.name_any()))
-    });
+    in_submission_order(&mut reviews);
     let (verdict, records) = count(request, workspace, &panels, &reviews);
     let reviewers: Vec<_> = panels.iter().flat_map(|p| p.reviewers.clone()).collect();
     let destination = profile.spec.exports.as_ref().and_then(|e| {
