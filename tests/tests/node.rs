@@ -1012,33 +1012,72 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             .is_none()
     );
 
-    // A request deleted in review is Cancelled: its staged copy is shredded, key first, and
-    // then it goes.
+    // One counted Reject ends a request: nothing leaves, and its staged copy is shredded.
     let out = create_as("alice", &ns, &export_request("rows", &ws, &["rows.csv"]));
     assert!(out.success, "{}", out.stderr);
     wait_export_phase(&requests, "rows", ExportPhase::InReview).await;
-    let out = kubectl_as(
-        "alice",
-        &["delete", "-n", &ns, "exportrequest", "rows", "--wait=false"],
+    let out = hygie_as(
+        "bob",
+        &[
+            "export",
+            "-n",
+            &ns,
+            "reject",
+            "rows",
+            "--reason",
+            "row-level data",
+        ],
     );
-    assert!(out.success, "{}", out.stderr);
-    let note = scene.event_message("rows", "Cancelled").await;
-    assert_eq!(note, "deleted before release: nothing left the workspace");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rejected = wait_export_phase(&requests, "rows", ExportPhase::Rejected).await;
+    let ready = rejected.status.unwrap().conditions;
+    let ready = ready.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.message, "rejected by bob: row-level data");
     let note = scene.event_message("rows", "KeyShredded").await;
     assert!(note.contains("Secret/rows-staged-luks"), "{note}");
+    assert_eq!(download(&bucket, &format!("{ns}/rows/rows.csv")), None);
+
+    // A request deleted in review is Cancelled: its staged copy is shredded, key first, and
+    // then it goes.
+    let out = create_as(
+        "alice",
+        &ns,
+        &export_request("withdrawn", &ws, &["rows.csv"]),
+    );
+    assert!(out.success, "{}", out.stderr);
+    wait_export_phase(&requests, "withdrawn", ExportPhase::InReview).await;
+    let out = kubectl_as(
+        "alice",
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "exportrequest",
+            "withdrawn",
+            "--wait=false",
+        ],
+    );
+    assert!(out.success, "{}", out.stderr);
+    let note = scene.event_message("withdrawn", "Cancelled").await;
+    assert_eq!(note, "deleted before release: nothing left the workspace");
+    let note = scene.event_message("withdrawn", "KeyShredded").await;
+    assert!(note.contains("Secret/withdrawn-staged-luks"), "{note}");
     wait_for(
         &requests,
-        "rows",
+        "withdrawn",
         "gone",
         START,
         |r: Option<&ExportRequest>| r.is_none(),
     )
     .await;
     assert!(
-        claims.get_opt("rows-staged").await.unwrap().is_none(),
+        claims.get_opt("withdrawn-staged").await.unwrap().is_none(),
         "the claim goes before the request"
     );
-    assert_eq!(download(&bucket, &format!("{ns}/rows/rows.csv")), None);
 
     // A link out of the outbox is refused, naming the file.
     let out = create_as("alice", &ns, &export_request("notes", &ws, &["notes.csv"]));
