@@ -8,8 +8,9 @@ use std::{collections::BTreeMap, time::Duration};
 
 use hygie::{
     api::{
-        Dataset, HostingProfile, Workspace,
+        Dataset, ExportRequest, HostingProfile, Workspace,
         dataset::{DatasetPhase, OnDelete},
+        export::ExportPhase,
         workspace::WorkspacePhase,
     },
     bundle::Bundle,
@@ -21,6 +22,7 @@ use hygie_tests::{
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
+    users::{airlock_roles, create_as},
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -1052,6 +1054,66 @@ async fn an_object_of_a_childs_name_that_hygie_did_not_create_is_never_adopted()
         "1Gi",
         "not resized"
     );
+}
+
+#[tokio::test]
+async fn an_export_whose_objects_names_are_taken_fails_and_adopts_nothing() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("export-name").await;
+    scene.profile.spec.exports = serde_json::from_value(json!({
+        "destinations": [{"name": "results", "s3": {
+            "endpoint": "https://s3.fr-par.example.fr", "bucket": "results", "region": "fr-par",
+            "credentialsSecretRef": {"name": "results-writer"}}}],
+        "reviewers": [{"kind": "User", "name": "bob"}, {"kind": "User", "name": "carol"}]
+    }))
+    .unwrap();
+    scene.workspace.spec.members.push(
+        serde_json::from_value(json!({"kind": "User", "name": "alice", "role": "Owner"})).unwrap(),
+    );
+    let _operator = Operator::start("export-name", LEASE, 3600);
+    let ns = scene.namespace.name.clone();
+    apply_as_platform_team(Some(&ns), &airlock_roles(&ns, &[("alice", "researcher")]));
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = scene.api();
+    let theirs = serde_json::from_value(json!({"metadata": {"name": "table-1"}})).unwrap();
+    accounts.create(&Default::default(), &theirs).await.unwrap();
+    scene.apply_all();
+
+    let request = json!({
+        "apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest",
+        "metadata": {"name": "table-1"},
+        "spec": {"workspace": "study", "files": ["t.csv"], "justification": "counts",
+                 "outputs": ["Table"], "destination": "results", "requester": "alice"}
+    });
+    let out = create_as("alice", &ns, &request);
+    assert!(out.success, "{}", out.stderr);
+    let requests: Api<ExportRequest> = scene.api();
+    wait_for(
+        &requests,
+        "table-1",
+        "failed on the name",
+        CONVERGE,
+        |r: Option<&ExportRequest>| {
+            r.and_then(|r| r.status.as_ref()).and_then(|s| s.phase) == Some(ExportPhase::Failed)
+        },
+    )
+    .await;
+    let status = requests.get("table-1").await.unwrap().status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "CannotStage");
+    assert!(
+        ready
+            .message
+            .contains("ServiceAccount/table-1 exists and was not created by Hygie"),
+        "{}",
+        ready.message
+    );
+    let account = accounts.get("table-1").await.unwrap();
+    assert!(account.metadata.owner_references.is_none(), "not adopted");
+    assert!(account.metadata.labels.is_none(), "not relabelled");
 }
 
 #[tokio::test]

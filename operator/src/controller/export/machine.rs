@@ -11,7 +11,10 @@
 //! workspace that breaks one. A request not approved by its review deadline is Expired.
 
 use crate::{
-    api::export::{ExportPhase, ReleasedObject, StagedFile},
+    api::export::{
+        ExportPhase::{self, Failed},
+        ReleasedObject, StagedFile,
+    },
     policy::export::Verdict,
 };
 
@@ -51,6 +54,11 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// A move to Failed, for `reason`.
+    pub fn failed(reason: &'static str, message: String) -> Self {
+        Transition::to(Failed, reason, message)
+    }
+
     fn to(phase: ExportPhase, reason: &'static str, message: impl Into<String>) -> Self {
         Transition {
             phase,

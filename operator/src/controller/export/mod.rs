@@ -165,12 +165,25 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
     };
     let children = owned_by(export_children(&inputs, stage), request, |_| false);
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
-    context.export_children.apply_all(&children, key).await?;
     let owner = Owner::ExportRequest(&name);
-    context
-        .export_children
-        .prune(owner, &uid(request), &namespace, &children)
-        .await?;
+    let applied = match context.export_children.apply_all(&children, key).await {
+        Ok(_) => {
+            context
+                .export_children
+                .prune(owner, &uid(request), &namespace, &children)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(error) = applied {
+        // A name another object holds, a staged key gone, an object the API server finds
+        // invalid: no retry can change that, so the request fails and says why.
+        if !matches!(error.category(), "not_ours" | "key_lost" | "invalid") {
+            return Err(error);
+        }
+        let failed = Transition::failed("CannotStage", error.to_string());
+        return advance(request, context, &api, &current, Some(failed), now).await;
+    }
 
     let names = ExportNames::of(&name);
     let client = &context.client;
