@@ -17,4 +17,5 @@ pub mod policy;
 pub mod reference;
 pub mod render;
 pub mod report;
+pub mod sink;
 pub mod telemetry;

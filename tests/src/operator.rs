@@ -105,6 +105,16 @@ pub struct Operator {
 impl Operator {
     /// Starts an operator named `identity`, competing for the Lease `lease`.
     pub fn start(identity: &str, lease: &str, resync_seconds: u64) -> Operator {
+        Operator::start_with(identity, lease, resync_seconds, &[])
+    }
+
+    /// Like [`Operator::start`], with more arguments to `hygie run`.
+    pub fn start_with(
+        identity: &str,
+        lease: &str,
+        resync_seconds: u64,
+        extra: &[&str],
+    ) -> Operator {
         install_chart_rbac();
         let state = kubeconfig()
             .parent()
@@ -128,6 +138,7 @@ impl Operator {
             ])
             .args(["--resync-seconds", &resync_seconds.to_string()])
             .args(["--metrics-address", &format!("127.0.0.1:{metrics_port}")])
+            .args(extra)
             .env("KUBECONFIG", state.join("operator.kubeconfig"))
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info,hygie=debug")

@@ -727,27 +727,55 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
     }
 }
 
-/// The object `key` of `bucket` on the outside's S3 server, if it is there.
-fn download(bucket: &str, key: &str) -> Option<String> {
-    let endpoint = node_state("s3.endpoint");
+/// `curl` signed for the outside's S3 server, with `args`; returns the HTTP status and body.
+fn s3(args: &[&str]) -> (String, String) {
     let user = format!("{}:{}", node_state("s3.access"), node_state("s3.secret"));
     let ca = repo_root().join("tests/node/state/s3-ca.crt");
     let out = std::process::Command::new("curl")
         .args(["-sS", "--aws-sigv4", "aws:amz:fr-par:s3", "--user", &user])
         .arg("--cacert")
         .arg(&ca)
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
         .args([
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
             "-w",
             "\n%{http_code}",
-            &format!("{endpoint}/{bucket}/{key}"),
         ])
+        .args(args)
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let (body, code) = text.rsplit_once('\n').unwrap();
-    match code {
-        "200" => Some(body.to_owned()),
+    (code.to_owned(), body.to_owned())
+}
+
+/// The keys of the audit sink's bucket and the records they hold, in key order.
+fn audit_records(endpoint: &str, bucket: &str) -> (Vec<String>, String) {
+    let (code, listing) = s3(&[&format!("{endpoint}/{bucket}")]);
+    assert_eq!(code, "200", "{listing}");
+    let keys: Vec<String> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect();
+    let mut records = String::new();
+    for key in &keys {
+        assert!(
+            key.starts_with("hygie/") && key.ends_with(".jsonl"),
+            "{key}"
+        );
+        let (code, body) = s3(&[&format!("{endpoint}/{bucket}/{key}")]);
+        assert_eq!(code, "200", "{body}");
+        records.push_str(&body);
+    }
+    (keys, records)
+}
+
+/// The object `key` of `bucket` on the outside's S3 server, if it is there.
+fn download(bucket: &str, key: &str) -> Option<String> {
+    let (code, body) = s3(&[&format!("{}/{bucket}/{key}", node_state("s3.endpoint"))]);
+    match code.as_str() {
+        "200" => Some(body),
         "404" => None,
         other => panic!("GET {bucket}/{key}: HTTP {other}: {body}"),
     }
@@ -823,7 +851,43 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     ));
     apply_in(&ns, &objects);
 
-    let _operator = Operator::start("node-airlock", LEASE, 3600);
+    // The audit sink: a bucket with Object Lock, and its writer's credentials in files.
+    let endpoint = node_state("s3.endpoint");
+    let audit = format!("audit-{ns}");
+    let (code, body) = s3(&[
+        "-X",
+        "PUT",
+        "-H",
+        "x-amz-bucket-object-lock-enabled: true",
+        &format!("{endpoint}/{audit}"),
+    ]);
+    assert_eq!(code, "200", "{body}");
+    let credentials = repo_root().join(format!("tests/node/state/audit-{ns}"));
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("accessKeyId"), node_state("s3.access")).unwrap();
+    std::fs::write(credentials.join("secretAccessKey"), node_state("s3.secret")).unwrap();
+    let ca = repo_root().join("tests/node/state/s3-ca.crt");
+    let _operator = Operator::start_with(
+        "node-airlock",
+        LEASE,
+        3600,
+        &[
+            "--audit-s3-endpoint",
+            &endpoint,
+            "--audit-s3-bucket",
+            &audit,
+            "--audit-s3-prefix",
+            "hygie/",
+            "--audit-s3-region",
+            "fr-par",
+            "--audit-s3-retention-days",
+            "1",
+            "--audit-s3-credentials",
+            credentials.to_str().unwrap(),
+            "--audit-s3-ca-file",
+            ca.to_str().unwrap(),
+        ],
+    );
     scene.apply_bundle();
     scene.wait_phase(WorkspacePhase::Ready).await;
     let workload = scene.workload();
@@ -1078,6 +1142,45 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         claims.get_opt("withdrawn-staged").await.unwrap().is_none(),
         "the claim goes before the request"
     );
+
+    // Every decision above is in the audit sink (batched within a second), where nobody can
+    // change or delete it.
+    let table = format!("\"object\":\"ExportRequest/{ns}/table-2\"");
+    let actions = ["Staging", "InReview", "Approved", "Released", "KeyShredded"];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (keys, records) = loop {
+        let (keys, records) = audit_records(&endpoint, &audit);
+        let missing: Vec<&str> = actions
+            .into_iter()
+            .filter(|action| {
+                !records
+                    .lines()
+                    .any(|r| r.contains(&table) && r.contains(&format!("\"action\":\"{action}\"")))
+            })
+            .collect();
+        if missing.is_empty() {
+            break (keys, records);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {missing:?} record for table-2 in the sink:\n{records}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(
+        records
+            .lines()
+            .all(|r| r.contains("\"recorder\":\"node-airlock\"")),
+        "{records}"
+    );
+    let first = format!("{endpoint}/{audit}/{}", keys[0]);
+    let (code, body) = s3(&["-X", "DELETE", &first]);
+    assert_eq!(
+        code, "403",
+        "a record was deleted before its retention: {body}"
+    );
+    let (code, body) = s3(&["-X", "PUT", "--data-binary", "{}", &first]);
+    assert_eq!(code, "403", "a record was overwritten: {body}");
 
     // A link out of the outbox is refused, naming the file.
     let out = create_as("alice", &ns, &export_request("notes", &ws, &["notes.csv"]));

@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 use super::exit;
 use crate::{
     controller,
+    sink::{AuditSink, SinkArgs},
     telemetry::{self, LogFormat, Metrics},
 };
 
@@ -34,6 +35,8 @@ pub struct RunArgs {
     pub resync_seconds: u64,
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 pub fn run(args: RunArgs) -> u8 {
@@ -65,6 +68,10 @@ async fn operate(args: RunArgs) -> Result<(), String> {
     let server = tokio::spawn(telemetry::serve(args.metrics_address, metrics.clone()));
 
     let identity = controller::hostname();
+    let (sink, flush) = match AuditSink::start(&args.sink, &identity)? {
+        Some((sink, flush)) => (Some(sink), Some(flush)),
+        None => (None, None),
+    };
     let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
@@ -97,7 +104,7 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         Ok(true) => {
             info!(identity, "leading: controllers start");
             tokio::select! {
-                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds)) => Ok(()),
+                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds), sink) => Ok(()),
                 () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
                 () = drained(&mut stop) => {
                     warn!("the controllers did not stop within {} s of the signal; stopping anyway", DRAIN.as_secs());
@@ -108,6 +115,9 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         Ok(false) => Ok(()),
         Err(e) => Err(e),
     };
+    if let Some(flush) = flush {
+        flush.wait(DRAIN).await;
+    }
     drop(leading);
     if let Ok(Ok(manager)) = lease_task.await {
         let _ = manager.release().await;

@@ -5,7 +5,8 @@
 //! log line with the fixed message `hygie-audit` and the target `hygie::audit`, whose fields
 //! are stable: `audit_object` (`Kind/namespace/name`), `audit_uid`, `audit_action` (the
 //! Event's reason), `audit_outcome` (`Normal` or `Warning`) and `audit_reasons` (the note).
-//! A log pipeline keeps them where they outlive the cluster.
+//! When the chart configures it, the audit sink also writes them to a bucket with Object Lock,
+//! where they outlive the cluster (`crate::sink`).
 
 use kube::{
     Resource,
@@ -14,6 +15,7 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{Context, status::truncate};
+use crate::sink::Record;
 
 /// Publishes an Event about `object`. A failure to record it is logged, not retried: the
 /// status conditions carry the same facts.
@@ -50,6 +52,17 @@ pub async fn publish<K>(
         audit_reasons = %note,
         "hygie-audit"
     );
+    if let Some(sink) = &context.audit_sink {
+        sink.record(Record {
+            time: jiff::Timestamp::now().to_string(),
+            object: key.clone(),
+            uid: meta.uid.clone().unwrap_or_default(),
+            action: reason.to_owned(),
+            outcome: format!("{type_:?}"),
+            reasons: note.clone(),
+            recorder: super::hostname(),
+        });
+    }
     let event = Event {
         type_,
         reason: reason.into(),

@@ -33,6 +33,7 @@ use tracing::{info, warn};
 
 use crate::{
     api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
+    sink::AuditSink,
     telemetry::Metrics,
 };
 use apply::Applier;
@@ -73,6 +74,8 @@ pub struct Context {
     pub resync: Duration,
     /// Failures in a row, for the backoff of permanent errors.
     pub failures: Failures,
+    /// Where audit records also go, when configured: storage that outlives the cluster.
+    pub audit_sink: Option<AuditSink>,
 }
 
 /// Buffer of the shared watch streams, per subscriber.
@@ -96,7 +99,12 @@ impl Context {
 }
 
 /// Runs the four controllers until a shutdown signal.
-pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
+pub async fn run(
+    client: Client,
+    metrics: Arc<Metrics>,
+    resync: Duration,
+    audit_sink: Option<AuditSink>,
+) {
     let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
     let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
     let (workspaces, workspace_writer) = reflector::store_shared::<Workspace>(SHARED_BUFFER);
@@ -211,6 +219,7 @@ pub async fn run(client: Client, metrics: Arc<Metrics>, resync: Duration) {
         export_children: Applier::new(client.clone(), EXPORT_MANAGER, export_cache),
         resync,
         failures: Failures::default(),
+        audit_sink,
     });
 
     info!("controllers starting");

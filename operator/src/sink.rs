@@ -1,0 +1,302 @@
+//! The audit sink: every audit record Hygie writes to its log also goes, when configured, to an
+//! S3 bucket with Object Lock, where it outlives the objects, the operator and the cluster.
+//!
+//! Records are batched (up to [`BATCH`] records or [`LINGER`]) into one JSON-lines object per
+//! batch, under `<prefix><yyyy>/<mm>/<dd>/`, each uploaded once with `If-None-Match: *` (never
+//! over another object) and a compliance-mode retention: until that date nobody, the bucket's
+//! owner included, can overwrite or delete it. A batch the store refuses is retried with a
+//! growing delay, never dropped; records that arrive while the queue is full are dropped from
+//! the sink (and said so in the log), never from the log itself.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use md5::Digest;
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle, actions::PutObject};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Most records in one object.
+const BATCH: usize = 100;
+/// How long the first record of a batch waits for others.
+const LINGER: Duration = Duration::from_secs(1);
+/// Records waiting for the store, at most.
+const QUEUE: usize = 10_000;
+/// Longest wait between two tries of a refused batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Where the sink writes, as `hygie run` is told.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SinkArgs {
+    /// HTTPS endpoint of the object store of the audit sink; no sink without it.
+    #[arg(long, env = "HYGIE_AUDIT_S3_ENDPOINT")]
+    pub audit_s3_endpoint: Option<url::Url>,
+    /// Bucket of the audit sink, created with Object Lock enabled.
+    #[arg(long, env = "HYGIE_AUDIT_S3_BUCKET", default_value = "")]
+    pub audit_s3_bucket: String,
+    /// Key prefix of the audit records, such as `hygie/prod/`.
+    #[arg(long, env = "HYGIE_AUDIT_S3_PREFIX", default_value = "")]
+    pub audit_s3_prefix: String,
+    #[arg(long, env = "HYGIE_AUDIT_S3_REGION", default_value = "us-east-1")]
+    pub audit_s3_region: String,
+    /// Days each record is kept in compliance mode: nobody can delete it before.
+    #[arg(long, env = "HYGIE_AUDIT_S3_RETENTION_DAYS", default_value_t = 400)]
+    pub audit_s3_retention_days: u32,
+    /// Folder holding the files `accessKeyId` and `secretAccessKey` (a mounted Secret).
+    #[arg(
+        long,
+        env = "HYGIE_AUDIT_S3_CREDENTIALS",
+        default_value = "/var/run/secrets/hygie/audit"
+    )]
+    pub audit_s3_credentials: PathBuf,
+    /// PEM file of the certificates the store's own is checked against, beside the system's.
+    #[arg(long, env = "HYGIE_AUDIT_S3_CA_FILE")]
+    pub audit_s3_ca_file: Option<PathBuf>,
+}
+
+/// One decision of Hygie's, as the audit log and the sink keep it.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Record {
+    /// When it was decided (RFC 3339).
+    pub time: String,
+    /// `Kind/namespace/name` of the object decided about.
+    pub object: String,
+    pub uid: String,
+    /// What was done: the Event's reason.
+    pub action: String,
+    /// `Normal` or `Warning`.
+    pub outcome: String,
+    pub reasons: String,
+    /// The operator replica that decided.
+    pub recorder: String,
+}
+
+/// The sending end of the sink; cheap to clone.
+#[derive(Clone)]
+pub struct AuditSink {
+    queue: mpsc::Sender<Record>,
+}
+
+impl AuditSink {
+    /// Starts the sink described by `args`, if one is; fails on a configuration that cannot
+    /// work (no credentials, an unreadable CA file), so that the operator does not run without
+    /// the sink it was told to write to.
+    pub fn start(args: &SinkArgs, recorder: &str) -> Result<Option<(AuditSink, Flush)>, String> {
+        let Some(endpoint) = args.audit_s3_endpoint.clone() else {
+            return Ok(None);
+        };
+        let read = |file: &str| {
+            let path = args.audit_s3_credentials.join(file);
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("audit sink: cannot read {}: {e}", path.display()))
+        };
+        let credentials = Credentials::new(read("accessKeyId")?, read("secretAccessKey")?);
+        let bucket = Bucket::new(
+            endpoint,
+            UrlStyle::Path,
+            args.audit_s3_bucket.clone(),
+            args.audit_s3_region.clone(),
+        )
+        .map_err(|e| format!("audit sink: {e}"))?;
+        let store = Store {
+            bucket,
+            credentials,
+            prefix: args.audit_s3_prefix.clone(),
+            retention: jiff::SignedDuration::from_hours(
+                24 * i64::from(args.audit_s3_retention_days),
+            ),
+            recorder: recorder.to_owned(),
+            http: https_client(args.audit_s3_ca_file.as_deref())?,
+        };
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(Arc::new(store), receiver));
+        info!(bucket = %args.audit_s3_bucket, "audit sink started");
+        Ok(Some((AuditSink { queue }, Flush(task))))
+    }
+
+    /// Queues `record` for the store; never waits.
+    pub fn record(&self, record: Record) {
+        if let Err(e) = self.queue.try_send(record) {
+            error!(error = %e, "audit sink: record not queued (it stays in the log)");
+        }
+    }
+}
+
+/// The sink's writer, which ends once every [`AuditSink`] is dropped and the queue written.
+pub struct Flush(tokio::task::JoinHandle<()>);
+
+impl Flush {
+    /// Waits, at most `limit`, for the queued records to be written.
+    pub async fn wait(self, limit: Duration) {
+        if tokio::time::timeout(limit, self.0).await.is_err() {
+            error!(
+                "audit sink: records still queued at exit are lost from the sink (not from the log)"
+            );
+        }
+    }
+}
+
+type Https = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+struct Store {
+    bucket: Bucket,
+    credentials: Credentials,
+    prefix: String,
+    retention: jiff::SignedDuration,
+    recorder: String,
+    http: Https,
+}
+
+/// A client that trusts the system's roots (`SSL_CERT_FILE` included) and `ca_file`.
+fn https_client(ca_file: Option<&std::path::Path>) -> Result<Https, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("audit sink: cannot read {}: {e}", path.display()))?;
+        roots.add_parsable_certificates(certs);
+    }
+    if roots.is_empty() {
+        return Err(
+            "audit sink: no certificate to check the store's against: set --audit-s3-ca-file"
+                .into(),
+        );
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("audit sink: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// Takes batches off the queue and writes each, until the operator stops.
+async fn run(store: Arc<Store>, mut queue: mpsc::Receiver<Record>) {
+    let mut sequence: u64 = 0;
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, queue.recv()).await {
+                Ok(Some(record)) => batch.push(record),
+                _ => break,
+            }
+        }
+        sequence += 1;
+        let mut delay = Duration::from_secs(1);
+        while let Err(e) = store.put(&batch, sequence).await {
+            warn!(error = %e, records = batch.len(), retry_in_s = delay.as_secs(), "audit sink: batch not written");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+impl Store {
+    /// Writes `batch` as one new, locked object.
+    async fn put(&self, batch: &[Record], sequence: u64) -> Result<(), String> {
+        let now = jiff::Timestamp::now();
+        let body: String = batch
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("a record serializes") + "\n")
+            .collect();
+        let key = object_key(&self.prefix, now, &self.recorder, sequence);
+        let until = now
+            .checked_add(self.retention)
+            .map_err(|e| e.to_string())?
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let md5 =
+            base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body.as_bytes()));
+        let headers = [
+            ("content-md5", md5),
+            ("if-none-match", "*".to_owned()),
+            ("x-amz-object-lock-mode", "COMPLIANCE".to_owned()),
+            ("x-amz-object-lock-retain-until-date", until),
+        ];
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), &key);
+        for (name, value) in &headers {
+            action.headers_mut().insert(*name, value.clone());
+        }
+        let url = action.sign(Duration::from_secs(300));
+        let mut request = hyper::Request::put(url.as_str());
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        let request = request
+            .header("content-length", body.len())
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        Err(format!("PUT {key}: HTTP {status}: {text}"))
+    }
+}
+
+/// `<prefix><yyyy>/<mm>/<dd>/<yyyymmddThhmmss.nnnnnnnnnZ>-<recorder>-<sequence>.jsonl`: one
+/// name per batch, in time order when listed.
+fn object_key(prefix: &str, at: jiff::Timestamp, recorder: &str, sequence: u64) -> String {
+    let day = at.strftime("%Y/%m/%d");
+    let instant = at.strftime("%Y%m%dT%H%M%S.%fZ");
+    format!("{prefix}{day}/{instant}-{recorder}-{sequence:08}.jsonl")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_named_by_day_then_instant_recorder_and_sequence() {
+        let at: jiff::Timestamp = "2026-11-30T17:05:09.123456789Z".parse().unwrap();
+        assert_eq!(
+            object_key("hygie/prod/", at, "hygie-7d9f-x2", 42),
+            "hygie/prod/2026/11/30/20261130T170509.123456789Z-hygie-7d9f-x2-00000042.jsonl"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_sink_is_started_without_an_endpoint_and_none_without_its_credentials() {
+        let mut args = SinkArgs {
+            audit_s3_endpoint: None,
+            audit_s3_bucket: "audit".into(),
+            audit_s3_prefix: String::new(),
+            audit_s3_region: "fr-par".into(),
+            audit_s3_retention_days: 1,
+            audit_s3_credentials: "/nonexistent".into(),
+            audit_s3_ca_file: None,
+        };
+        assert!(AuditSink::start(&args, "r").unwrap().is_none());
+        args.audit_s3_endpoint = Some("https://s3.example.fr".parse().unwrap());
+        let refused = AuditSink::start(&args, "r").err().unwrap();
+        assert!(refused.contains("/nonexistent/accessKeyId"), "{refused}");
+    }
+}
