@@ -39,3 +39,58 @@ pub fn fetch(namespace: &str, from: &str, address: &str) -> String {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port}");
     exec(namespace, from, &script).1
 }
+
+/// `curl` signed for the outside's S3 server, with `args`; returns the HTTP status and body.
+pub fn s3(args: &[&str]) -> (String, String) {
+    let user = format!("{}:{}", node_state("s3.access"), node_state("s3.secret"));
+    let ca = repo_root().join("tests/node/state/s3-ca.crt");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--aws-sigv4", "aws:amz:fr-par:s3", "--user", &user])
+        .arg("--cacert")
+        .arg(&ca)
+        .args([
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.to_owned(), body.to_owned())
+}
+
+/// Creates `bucket` on the outside's S3 server with Object Lock enabled, as an audit sink's.
+pub fn create_locked_bucket(bucket: &str) {
+    let url = format!("{}/{bucket}", node_state("s3.endpoint"));
+    let (code, body) = s3(&[
+        "-X",
+        "PUT",
+        "-H",
+        "x-amz-bucket-object-lock-enabled: true",
+        &url,
+    ]);
+    assert_eq!(code, "200", "{body}");
+}
+
+/// The keys of `bucket` and the records they hold, in key order.
+pub fn audit_records(bucket: &str) -> (Vec<String>, String) {
+    let url = format!("{}/{bucket}", node_state("s3.endpoint"));
+    let (code, listing) = s3(&[&url]);
+    assert_eq!(code, "200", "{listing}");
+    let keys: Vec<String> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect();
+    let mut records = String::new();
+    for key in &keys {
+        assert!(key.ends_with(".jsonl"), "{key}");
+        let (code, body) = s3(&[&format!("{url}/{key}")]);
+        assert_eq!(code, "200", "{body}");
+        records.push_str(&body);
+    }
+    (keys, records)
+}

@@ -8,8 +8,11 @@ use std::{path::PathBuf, process::Command, time::Duration};
 
 use hygie::api::Workspace;
 use hygie_tests::{
-    cluster::{client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input, wait_for},
-    node::{exec, fetch, node_state},
+    cluster::{
+        apply_as_platform_team, client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input,
+        wait_for,
+    },
+    node::{audit_records, create_locked_bucket, exec, fetch, node_state},
     repo_root,
 };
 use k8s_openapi::api::{
@@ -78,8 +81,23 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
     let api_port =
         std::fs::read_to_string(repo_root().join("tests/controlplane/state/apiserver.port"))
             .unwrap();
-    // The chart's NetworkPolicy lets the operator reach the API server's endpoints only: here,
-    // the node's address and the test control plane's port.
+    // The audit sink: a bucket with Object Lock on the outside's S3 server, its writer's
+    // credentials and the certificate it is checked against, in the release namespace.
+    let audit = format!("audit-chart-{}", jiff::Timestamp::now().as_millisecond());
+    create_locked_bucket(&audit);
+    let ca = std::fs::read_to_string(repo_root().join("tests/node/state/s3-ca.crt")).unwrap();
+    apply_as_platform_team(
+        None,
+        &[
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hygie-audit", "namespace": NAMESPACE},
+                   "stringData": {"accessKeyId": node_state("s3.access"), "secretAccessKey": node_state("s3.secret")}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hygie-audit-ca", "namespace": NAMESPACE},
+                   "data": {"ca.crt": ca}}),
+        ],
+    );
+    // The chart's NetworkPolicy lets the operator reach the API server's endpoints only (here,
+    // the node's address and the test control plane's port), and the audit sink's store.
     let chart = repo_root().join("charts/hygie");
     helm(&[
         "upgrade",
@@ -102,6 +120,22 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "networkPolicy.apiServer.cidrs={10.213.0.1/32}",
         "--set",
         &format!("networkPolicy.apiServer.ports={{{}}}", api_port.trim()),
+        "--set",
+        &format!("audit.s3.endpoint={}", node_state("s3.endpoint")),
+        "--set",
+        &format!("audit.s3.bucket={audit}"),
+        "--set",
+        "audit.s3.region=fr-par",
+        "--set",
+        "audit.s3.retentionDays=1",
+        "--set",
+        "audit.s3.credentialsSecret=hygie-audit",
+        "--set",
+        "audit.s3.caConfigMap=hygie-audit-ca",
+        "--set",
+        "audit.s3.egress[0].cidr=10.215.0.2/32",
+        "--set",
+        "audit.s3.egress[0].port=7070",
     ]);
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
@@ -127,6 +161,7 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         .filter_map(|p| p.metadata.name)
         .collect();
     let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+    let replicas = names.clone();
     wait_for(
         &leases,
         "hygie-leader",
@@ -135,7 +170,7 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         move |l: Option<&Lease>| {
             l.and_then(|l| l.spec.as_ref())
                 .and_then(|s| s.holder_identity.as_ref())
-                .is_some_and(|holder| names.contains(holder))
+                .is_some_and(|holder| replicas.contains(holder))
         },
     )
     .await;
@@ -241,6 +276,31 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
     assert!(
         !out.contains("HTTP/1"),
         "egress to the outside is dropped: {out}"
+    );
+
+    // The leader wrote what it decided to the audit sink, through its NetworkPolicy.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let workspace_records = loop {
+        let (_, records) = audit_records(&audit);
+        let ours: Vec<String> = records
+            .lines()
+            .filter(|r| r.contains("\"object\":\"Workspace/install-check/install-check\""))
+            .map(str::to_owned)
+            .collect();
+        if !ours.is_empty() {
+            break ours;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit record of the workspace in the sink: {records}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(
+        workspace_records.iter().all(|r| names
+            .iter()
+            .any(|n| r.contains(&format!("\"recorder\":\"{n}\"")))),
+        "recorded by one of the chart's pods: {workspace_records:?}"
     );
 
     kubectl_ok(&[

@@ -22,7 +22,7 @@ use hygie_tests::{
         TestNamespace, apply_as_platform_team, client, create_namespace, install_crds, kubectl,
         kubectl_ok, manifest, wait_for,
     },
-    node::{exec, fetch, node_state, probe_image},
+    node::{audit_records, create_locked_bucket, exec, fetch, node_state, probe_image, s3},
     operator::{Operator, one_at_a_time},
     repo_root,
     users::{airlock_roles, create_as, hygie_as, kubectl_as},
@@ -727,50 +727,6 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
     }
 }
 
-/// `curl` signed for the outside's S3 server, with `args`; returns the HTTP status and body.
-fn s3(args: &[&str]) -> (String, String) {
-    let user = format!("{}:{}", node_state("s3.access"), node_state("s3.secret"));
-    let ca = repo_root().join("tests/node/state/s3-ca.crt");
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--aws-sigv4", "aws:amz:fr-par:s3", "--user", &user])
-        .arg("--cacert")
-        .arg(&ca)
-        .args([
-            "-H",
-            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-            "-w",
-            "\n%{http_code}",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.to_owned(), body.to_owned())
-}
-
-/// The keys of the audit sink's bucket and the records they hold, in key order.
-fn audit_records(endpoint: &str, bucket: &str) -> (Vec<String>, String) {
-    let (code, listing) = s3(&[&format!("{endpoint}/{bucket}")]);
-    assert_eq!(code, "200", "{listing}");
-    let keys: Vec<String> = listing
-        .split("<Key>")
-        .skip(1)
-        .filter_map(|k| k.split_once("</Key>").map(|(key, _)| key.to_owned()))
-        .collect();
-    let mut records = String::new();
-    for key in &keys {
-        assert!(
-            key.starts_with("hygie/") && key.ends_with(".jsonl"),
-            "{key}"
-        );
-        let (code, body) = s3(&[&format!("{endpoint}/{bucket}/{key}")]);
-        assert_eq!(code, "200", "{body}");
-        records.push_str(&body);
-    }
-    (keys, records)
-}
-
 /// The object `key` of `bucket` on the outside's S3 server, if it is there.
 fn download(bucket: &str, key: &str) -> Option<String> {
     let (code, body) = s3(&[&format!("{}/{bucket}/{key}", node_state("s3.endpoint"))]);
@@ -854,14 +810,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     // The audit sink: a bucket with Object Lock, and its writer's credentials in files.
     let endpoint = node_state("s3.endpoint");
     let audit = format!("audit-{ns}");
-    let (code, body) = s3(&[
-        "-X",
-        "PUT",
-        "-H",
-        "x-amz-bucket-object-lock-enabled: true",
-        &format!("{endpoint}/{audit}"),
-    ]);
-    assert_eq!(code, "200", "{body}");
+    create_locked_bucket(&audit);
     let credentials = repo_root().join(format!("tests/node/state/audit-{ns}"));
     std::fs::create_dir_all(&credentials).unwrap();
     std::fs::write(credentials.join("accessKeyId"), node_state("s3.access")).unwrap();
@@ -1149,7 +1098,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     let actions = ["Staging", "InReview", "Approved", "Released", "KeyShredded"];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let (keys, records) = loop {
-        let (keys, records) = audit_records(&endpoint, &audit);
+        let (keys, records) = audit_records(&audit);
         let missing: Vec<&str> = actions
             .into_iter()
             .filter(|action| {
@@ -1173,6 +1122,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             .all(|r| r.contains("\"recorder\":\"node-airlock\"")),
         "{records}"
     );
+    assert!(keys.iter().all(|k| k.starts_with("hygie/")), "{keys:?}");
     let first = format!("{endpoint}/{audit}/{}", keys[0]);
     let (code, body) = s3(&["-X", "DELETE", &first]);
     assert_eq!(
