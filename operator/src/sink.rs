@@ -71,6 +71,9 @@ pub struct Record {
     /// `Normal` or `Warning`.
     pub outcome: String,
     pub reasons: String,
+    /// What exactly went, for a key destroyed or a volume deleted: names, UIDs and versions.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub evidence: std::collections::BTreeMap<&'static str, String>,
     /// The operator replica that decided.
     pub recorder: String,
 }

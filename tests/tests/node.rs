@@ -1123,6 +1123,16 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         "{records}"
     );
     assert!(keys.iter().all(|k| k.starts_with("hygie/")), "{keys:?}");
+    let shredded = records
+        .lines()
+        .find(|r| r.contains(&table) && r.contains("\"action\":\"KeyShredded\""))
+        .unwrap();
+    assert!(
+        shredded.contains("\"claim\":\"table-2-staged\"")
+            && shredded.contains("\"keySecret\":\"table-2-staged-luks\"")
+            && shredded.contains("\"keySecretUid\":\""),
+        "the record proves which key went: {shredded}"
+    );
     let first = format!("{endpoint}/{audit}/{}", keys[0]);
     let (code, body) = s3(&["-X", "DELETE", &first]);
     assert_eq!(

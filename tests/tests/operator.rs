@@ -612,11 +612,12 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     let _turn = one_at_a_time().await;
     let mut scene = Scene::new("shred").await;
     scene.dataset.spec.retention.on_delete = OnDelete::Shred;
-    let _operator = Operator::start("shred", LEASE, 3600);
+    let operator = Operator::start("shred", LEASE, 3600);
     apply(&[manifest(&scene.profile), manifest(&scene.dataset)]);
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     // A disk bound to the claim, from a StorageClass that would keep it (reclaimPolicy Retain).
     let volume = bind_a_retained_volume(&scene.client, &scene.namespace.name, "cohort-data").await;
+    let key: Secret = scene.api().get("cohort-data-luks").await.unwrap();
     let datasets: Api<Dataset> = scene.api();
     delete_and_wait(&datasets, "cohort", CONVERGE).await;
     let volumes: Api<PersistentVolume> = Api::all(scene.client.clone());
@@ -652,6 +653,34 @@ async fn shred_deletes_the_key_first_then_the_volume() {
         .position(|r| r == "Shredded")
         .expect("then the volume");
     assert!(shredding != shredded, "{reasons:?}");
+
+    // The audit records prove which key went, as it was, and which volume.
+    let object = format!("Dataset/{}/cohort", scene.namespace.name);
+    let evidence = |action: &str| -> serde_json::Value {
+        let record = operator
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|r| r["audit_action"] == action && r["audit_object"] == object.as_str())
+            .unwrap_or_else(|| panic!("no {action} record"));
+        serde_json::from_str(record["audit_evidence"].as_str().unwrap()).unwrap()
+    };
+    let shredding = evidence("Shredding");
+    assert_eq!(shredding["keySecret"], "cohort-data-luks");
+    assert_eq!(
+        shredding["keySecretUid"],
+        key.metadata.uid.unwrap().as_str()
+    );
+    assert_eq!(
+        shredding["keySecretResourceVersion"],
+        key.metadata.resource_version.unwrap().as_str()
+    );
+    assert_eq!(shredding["claim"], "cohort-data");
+    assert_eq!(
+        shredding["storageClass"],
+        scene.profile.spec.storage.storage_class_name.as_str()
+    );
+    assert_eq!(evidence("Shredded")["persistentVolume"], volume.as_str());
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use super::{
     children::orphan,
     children_listed,
     error::{Error, Result},
-    events::{normal, publish, warning},
+    events::{Evidence, normal, publish, publish_with_evidence, warning},
     export::JobOutcome,
     jobs, requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
@@ -38,7 +38,7 @@ use crate::{
     },
     build::{
         Child, dataset_children,
-        labels::{MANAGED_BY, MANAGER, Owner, import_name},
+        labels::{MANAGED_BY, MANAGER, Owner, dataset_claim_name, import_name},
     },
     policy::{Inventory, check_dataset, check_profile, summary},
 };
@@ -370,6 +370,15 @@ async fn apply(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Resu
     Ok(requeue_at(expiry, now, context.resync))
 }
 
+/// The StorageClass of the dataset's volume, as its profile names it.
+fn storage_class(dataset: &Dataset, context: &Context) -> String {
+    context
+        .profiles
+        .get(&ObjectRef::new(&dataset.spec.hosting_profile))
+        .map(|p| p.spec.storage.storage_class_name.clone())
+        .unwrap_or_default()
+}
+
 /// Where the import stands: done once recorded, otherwise read from the Job and its pod's
 /// termination message.
 async fn import_progress(
@@ -541,16 +550,32 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
             .await;
         }
         OnDelete::Shred => {
+            let mut evidence = Evidence::from([
+                ("claim", dataset_claim_name(&name)),
+                ("storageClass", storage_class(dataset, context)),
+            ]);
+            let present = children
+                .cache
+                .matching("Secret", &namespace, &owner.selector());
+            if let Some(key) = present.first() {
+                evidence.insert("keySecret", key.name.clone().unwrap_or_default());
+                evidence.insert("keySecretUid", key.uid.clone().unwrap_or_default());
+                evidence.insert(
+                    "keySecretResourceVersion",
+                    key.resource_version.clone().unwrap_or_default(),
+                );
+            }
             let keys = children
                 .remove_kinds(owner, &uid(dataset), &namespace, &["Secret"])
                 .await?;
             if !keys.is_empty() {
-                publish(
+                publish_with_evidence(
                     context,
                     dataset,
                     normal(),
                     "Shredding",
                     format!("deleting the key first: {}", keys.join(", ")),
+                    evidence,
                 )
                 .await;
                 return Err(Error::StillDeleting(keys.join(", ")));
@@ -576,7 +601,8 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                     "the key was deleted, then the claim, which no volume had been bound to".into()
                 }
             };
-            publish(context, dataset, normal(), "Shredded", note).await;
+            evidence.insert("persistentVolume", volume.unwrap_or_default());
+            publish_with_evidence(context, dataset, normal(), "Shredded", note, evidence).await;
         }
     }
     context

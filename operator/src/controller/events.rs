@@ -4,9 +4,12 @@
 //! Events expire within hours, so each decision is also written as one audit record, a JSON
 //! log line with the fixed message `hygie-audit` and the target `hygie::audit`, whose fields
 //! are stable: `audit_object` (`Kind/namespace/name`), `audit_uid`, `audit_action` (the
-//! Event's reason), `audit_outcome` (`Normal` or `Warning`) and `audit_reasons` (the note).
-//! When the chart configures it, the audit sink also writes them to a bucket with Object Lock,
+//! Event's reason), `audit_outcome` (`Normal` or `Warning`), `audit_reasons` (the note) and,
+//! for the decisions an auditor must be able to prove (a key destroyed, a volume deleted),
+//! `audit_evidence`: a JSON object naming what exactly went (`Evidence`). When the chart configures it, the audit sink also writes them to a bucket with Object Lock,
 //! where they outlive the cluster (`crate::sink`).
+
+use std::collections::BTreeMap;
 
 use kube::{
     Resource,
@@ -16,6 +19,9 @@ use tracing::{info, warn};
 
 use super::{Context, status::truncate};
 use crate::sink::Record;
+
+/// What exactly a decision touched, by name: the proof an auditor keeps.
+pub type Evidence = BTreeMap<&'static str, String>;
 
 /// Publishes an Event about `object`. A failure to record it is logged, not retried: the
 /// status conditions carry the same facts.
@@ -28,7 +34,25 @@ pub async fn publish<K>(
 ) where
     K: Resource<DynamicType = ()>,
 {
+    publish_with_evidence(context, object, type_, reason, note, Evidence::new()).await;
+}
+
+/// Like [`publish`], with the audit record naming what exactly went.
+pub async fn publish_with_evidence<K>(
+    context: &Context,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    note: impl Into<String>,
+    evidence: Evidence,
+) where
+    K: Resource<DynamicType = ()>,
+{
     let note = truncate(&note.into(), 1024);
+    let evidence_json = match evidence.is_empty() {
+        true => String::new(),
+        false => serde_json::to_string(&evidence).expect("strings serialize"),
+    };
     let reference = object.object_ref(&());
     let meta = object.meta();
     let key = match &meta.namespace {
@@ -50,6 +74,7 @@ pub async fn publish<K>(
         audit_action = reason,
         audit_outcome = ?type_,
         audit_reasons = %note,
+        audit_evidence = %evidence_json,
         "hygie-audit"
     );
     if let Some(sink) = &context.audit_sink {
@@ -60,6 +85,7 @@ pub async fn publish<K>(
             action: reason.to_owned(),
             outcome: format!("{type_:?}"),
             reasons: note.clone(),
+            evidence,
             recorder: super::hostname(),
         });
     }

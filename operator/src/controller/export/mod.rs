@@ -17,7 +17,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Error, Result},
-    events::{normal, publish, warning},
+    events::{Evidence, normal, publish, publish_with_evidence, warning},
     jobs, requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
@@ -29,7 +29,10 @@ use crate::{
         conditions::READY,
         export::{DEFAULT_REVIEW_DEADLINE_SECONDS, ExportPhase, ExportRequestStatus},
     },
-    build::{ExportInputs, ExportNames, ExportStage, export_children, labels::Owner},
+    build::{
+        ExportInputs, ExportNames, ExportStage, export_children,
+        labels::{CLAIM, Owner},
+    },
     policy::{
         export::{Verdict, check_request, count, in_submission_order, panels},
         summary,
@@ -319,6 +322,10 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
         ],
     ];
     for kinds in stages {
+        let keys = context
+            .export_children
+            .cache
+            .matching("Secret", &namespace, &owner.selector());
         let remaining = context
             .export_children
             .remove_kinds(owner, &uid(request), &namespace, kinds)
@@ -328,11 +335,32 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
         }
         if kinds == ["Secret"] {
             let note = format!("key destroyed: {}", remaining.join(", "));
-            publish(context, request, normal(), "KeyShredded", note).await;
+            let evidence = staged_key_evidence(&name, &keys);
+            publish_with_evidence(context, request, normal(), "KeyShredded", note, evidence).await;
         }
         return Ok(false);
     }
     Ok(true)
+}
+
+/// What proves the staged copy unreadable: the staged claim, and the UID and version of the
+/// key Secret that opened it, as they were when it was deleted. (The snapshot's key is a copy of
+/// the outbox's, which the workspace keeps.)
+fn staged_key_evidence(request: &str, keys: &[kube::api::ObjectMeta]) -> Evidence {
+    let names = ExportNames::of(request);
+    let mut evidence = Evidence::from([("claim", names.staged.clone())]);
+    let staged_key = keys
+        .iter()
+        .find(|k| k.annotations.as_ref().and_then(|a| a.get(CLAIM)) == Some(&names.staged));
+    if let Some(key) = staged_key {
+        evidence.insert("keySecret", key.name.clone().unwrap_or_default());
+        evidence.insert("keySecretUid", key.uid.clone().unwrap_or_default());
+        evidence.insert(
+            "keySecretResourceVersion",
+            key.resource_version.clone().unwrap_or_default(),
+        );
+    }
+    evidence
 }
 
 /// The status in `phase`, with its conditions: Ready once released, Reconciling while under
