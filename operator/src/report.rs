@@ -2,7 +2,8 @@
 //! asks for it: per dataset its classification, legal basis and end date, where it is hosted and
 //! by whom, its retention and the workspaces that process it, with their members, egress, expiry
 //! and state; what left or asked to leave through the airlock, with its reviews and digests;
-//! what ends within 90 days; every rule violation in force. A pure function of the
+//! past deletions with their proof, read back from the audit sink; what ends within 90 days;
+//! every rule violation in force. A pure function of the
 //! objects and of `now`, rendered as JSON (the schema is `Register`), Markdown, CSV or a
 //! self-contained HTML page.
 
@@ -22,7 +23,19 @@ use crate::{
         export::{count, in_submission_order, panels},
         sovereignty::exposure,
     },
+    sink::Record,
 };
+
+impl Register {
+    /// Adds the deletions among `records`: those that name what went.
+    pub fn with_deletions(mut self, records: Vec<Record>) -> Register {
+        self.deletions = records
+            .into_iter()
+            .filter(|r| !r.evidence.is_empty())
+            .collect();
+        self
+    }
+}
 
 /// How far ahead an end date is listed as coming.
 const HORIZON_DAYS: i64 = 90;
@@ -36,6 +49,9 @@ pub struct Register {
     pub hosting: Vec<Hosting>,
     pub processing: Vec<Processing>,
     pub exports: Vec<Export>,
+    /// Keys destroyed and volumes deleted, read back from the audit sink (when one is read),
+    /// with what proves them; oldest first.
+    pub deletions: Vec<Record>,
     /// End dates within 90 days, and those already past, soonest first.
     pub ending: Vec<Ending>,
     pub violations: Vec<Violation>,
@@ -147,6 +163,7 @@ pub fn register(bundle: &Bundle, now: jiff::Timestamp) -> Register {
         hosting,
         processing,
         exports,
+        deletions: Vec::new(),
         ending: ending(bundle, now),
         violations,
     }
@@ -542,6 +559,25 @@ impl Register {
                 })
                 .collect(),
         );
+        let deletions = (
+            vec!["time", "object", "action", "what went", "recorded by"],
+            self.deletions
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.time.clone(),
+                        d.object.clone(),
+                        d.action.clone(),
+                        d.evidence
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        d.recorder.clone(),
+                    ]
+                })
+                .collect(),
+        );
         let violations = (
             vec!["rule", "object", "field", "what to do"],
             self.violations
@@ -560,6 +596,7 @@ impl Register {
             ("Where data may live", hosting),
             ("Processing", self.processing_rows()),
             ("Exports", exports),
+            ("Deletions, from the audit sink", deletions),
             ("Ending within 90 days, or ended", ending),
             ("Rule violations in force", violations),
         ]
@@ -685,6 +722,36 @@ mod tests {
             register
                 .html()
                 .contains("s3://out/research/table-1/tables/readmissions-by-age.csv sha256:ab")
+        );
+    }
+
+    #[test]
+    fn deletions_read_from_the_sink_are_listed_with_their_proof() {
+        let record = |action: &str, evidence: &[(&str, &str)]| Record {
+            time: "2026-11-30T17:00:00Z".into(),
+            object: "Dataset/research/cohort".into(),
+            uid: "u1".into(),
+            action: action.into(),
+            outcome: "Normal".into(),
+            reasons: String::new(),
+            evidence: evidence
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            recorder: "hygie-0".into(),
+        };
+        let register = register(&bundle(), now()).with_deletions(vec![
+            record("KeyCreated", &[]),
+            record(
+                "Shredding",
+                &[("keySecret", "cohort-data-luks"), ("keySecretUid", "k1")],
+            ),
+        ]);
+        assert_eq!(register.deletions.len(), 1, "only what names what went");
+        assert!(
+            register
+                .markdown()
+                .contains("| Dataset/research/cohort | Shredding | keySecret=cohort-data-luks; keySecretUid=k1 | hygie-0 |")
         );
     }
 

@@ -6,7 +6,7 @@
 //! over another object) and a compliance-mode retention: until that date nobody, the bucket's
 //! owner included, can overwrite or delete it. A batch the store refuses is retried with a
 //! growing delay, never dropped; records that arrive while the queue is full are dropped from
-//! the sink (and said so in the log), never from the log itself.
+//! the sink (and said so in the log), never from the log itself. `hygie report` reads them back.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -15,8 +15,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use md5::Digest;
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle, actions::PutObject};
-use serde::Serialize;
+use rusty_s3::{
+    Bucket, Credentials, S3Action, UrlStyle,
+    actions::{ListObjectsV2, PutObject},
+};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -59,7 +62,7 @@ pub struct SinkArgs {
 }
 
 /// One decision of Hygie's, as the audit log and the sink keep it.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Record {
     /// When it was decided (RFC 3339).
     pub time: String,
@@ -72,8 +75,8 @@ pub struct Record {
     pub outcome: String,
     pub reasons: String,
     /// What exactly went, for a key destroyed or a volume deleted: names, UIDs and versions.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub evidence: std::collections::BTreeMap<&'static str, String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub evidence: std::collections::BTreeMap<String, String>,
     /// The operator replica that decided.
     pub recorder: String,
 }
@@ -89,32 +92,8 @@ impl AuditSink {
     /// work (no credentials, an unreadable CA file), so that the operator does not run without
     /// the sink it was told to write to.
     pub fn start(args: &SinkArgs, recorder: &str) -> Result<Option<(AuditSink, Flush)>, String> {
-        let Some(endpoint) = args.audit_s3_endpoint.clone() else {
+        let Some(store) = Store::of(args, recorder)? else {
             return Ok(None);
-        };
-        let read = |file: &str| {
-            let path = args.audit_s3_credentials.join(file);
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("audit sink: cannot read {}: {e}", path.display()))
-        };
-        let credentials = Credentials::new(read("accessKeyId")?, read("secretAccessKey")?);
-        let bucket = Bucket::new(
-            endpoint,
-            UrlStyle::Path,
-            args.audit_s3_bucket.clone(),
-            args.audit_s3_region.clone(),
-        )
-        .map_err(|e| format!("audit sink: {e}"))?;
-        let store = Store {
-            bucket,
-            credentials,
-            prefix: args.audit_s3_prefix.clone(),
-            retention: jiff::SignedDuration::from_hours(
-                24 * i64::from(args.audit_s3_retention_days),
-            ),
-            recorder: recorder.to_owned(),
-            http: https_client(args.audit_s3_ca_file.as_deref())?,
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
         let task = tokio::spawn(run(Arc::new(store), receiver));
@@ -212,6 +191,105 @@ async fn run(store: Arc<Store>, mut queue: mpsc::Receiver<Record>) {
 }
 
 impl Store {
+    /// The store `args` describe, if they describe one.
+    fn of(args: &SinkArgs, recorder: &str) -> Result<Option<Store>, String> {
+        let Some(endpoint) = args.audit_s3_endpoint.clone() else {
+            return Ok(None);
+        };
+        let read = |file: &str| {
+            let path = args.audit_s3_credentials.join(file);
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("audit sink: cannot read {}: {e}", path.display()))
+        };
+        let credentials = Credentials::new(read("accessKeyId")?, read("secretAccessKey")?);
+        let bucket = Bucket::new(
+            endpoint,
+            UrlStyle::Path,
+            args.audit_s3_bucket.clone(),
+            args.audit_s3_region.clone(),
+        )
+        .map_err(|e| format!("audit sink: {e}"))?;
+        Ok(Some(Store {
+            bucket,
+            credentials,
+            prefix: args.audit_s3_prefix.clone(),
+            retention: jiff::SignedDuration::from_hours(
+                24 * i64::from(args.audit_s3_retention_days),
+            ),
+            recorder: recorder.to_owned(),
+            http: https_client(args.audit_s3_ca_file.as_deref())?,
+        }))
+    }
+
+    /// Sends a signed request to `url`; returns the body of a success.
+    async fn send(
+        &self,
+        request: hyper::http::request::Builder,
+        body: Bytes,
+        what: &str,
+    ) -> Result<String, String> {
+        let request = request
+            .header("content-length", body.len())
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        match status.is_success() {
+            true => Ok(text),
+            false => Err(format!("{what}: HTTP {status}: {text}")),
+        }
+    }
+
+    /// Every record under the prefix, in key order, which is time order.
+    async fn records(&self) -> Result<Vec<Record>, String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut list = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+            list.with_prefix(self.prefix.as_str());
+            if let Some(token) = &token {
+                list.with_continuation_token(token.as_str());
+            }
+            let url = list.sign(Duration::from_secs(300));
+            let text = self
+                .send(hyper::Request::get(url.as_str()), Bytes::new(), "list")
+                .await?;
+            let page = ListObjectsV2::parse_response(&text).map_err(|e| e.to_string())?;
+            keys.extend(page.contents.into_iter().map(|c| c.key));
+            match page.next_continuation_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        keys.sort();
+        let mut records = Vec::new();
+        for key in keys {
+            let url = self
+                .bucket
+                .get_object(Some(&self.credentials), &key)
+                .sign(Duration::from_secs(300));
+            let text = self
+                .send(hyper::Request::get(url.as_str()), Bytes::new(), &key)
+                .await?;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let record = serde_json::from_str(line).map_err(|e| format!("{key}: {e}"))?;
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
     /// Writes `batch` as one new, locked object.
     async fn put(&self, batch: &[Record], sequence: u64) -> Result<(), String> {
         let now = jiff::Timestamp::now();
@@ -242,26 +320,17 @@ impl Store {
         for (name, value) in &headers {
             request = request.header(*name, value);
         }
-        let request = request
-            .header("content-length", body.len())
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let response = self
-            .http
-            .request(request)
+        self.send(request, Bytes::from(body), &format!("PUT {key}"))
             .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
-        Err(format!("PUT {key}: HTTP {status}: {text}"))
+            .map(|_| ())
+    }
+}
+
+/// Reads back every record of the sink `args` describe.
+pub async fn read_records(args: &SinkArgs) -> Result<Vec<Record>, String> {
+    match Store::of(args, "")? {
+        Some(store) => store.records().await,
+        None => Ok(Vec::new()),
     }
 }
 

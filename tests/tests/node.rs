@@ -1133,6 +1133,33 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             && shredded.contains("\"keySecretUid\":\""),
         "the record proves which key went: {shredded}"
     );
+    // The register reads them back: the key's destruction is listed, with its proof.
+    let report = std::process::Command::new(hygie_tests::operator::operator_binary())
+        .args(["report", "-o", "json", "--audit-s3-endpoint", &endpoint])
+        .args(["--audit-s3-bucket", &audit, "--audit-s3-prefix", "hygie/"])
+        .args(["--audit-s3-region", "fr-par"])
+        .arg("--audit-s3-credentials")
+        .arg(&credentials)
+        .arg("--audit-s3-ca-file")
+        .arg(&ca)
+        .env("KUBECONFIG", hygie_tests::cluster::kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let register: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let deletion = register["deletions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["object"] == format!("ExportRequest/{ns}/table-2").as_str())
+        .expect("the staged key's destruction is in the register");
+    assert_eq!(deletion["action"], "KeyShredded");
+    assert_eq!(deletion["evidence"]["keySecret"], "table-2-staged-luks");
+
     let first = format!("{endpoint}/{audit}/{}", keys[0]);
     let (code, body) = s3(&["-X", "DELETE", &first]);
     assert_eq!(

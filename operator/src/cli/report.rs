@@ -11,6 +11,7 @@ use crate::{
     api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
     bundle::Bundle,
     report::register,
+    sink::{Record, SinkArgs, read_records},
 };
 
 #[derive(clap::Args, Debug)]
@@ -23,6 +24,9 @@ pub struct ReportArgs {
     pub now: Option<jiff::Timestamp>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
+    /// The audit sink to read past deletions from (the same options as `hygie run`'s).
+    #[command(flatten)]
+    pub sink: SinkArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -46,7 +50,15 @@ pub fn report(args: ReportArgs) -> u8 {
             return exit::MALFORMED;
         }
     };
-    let register = register(&bundle, args.now.unwrap_or_else(jiff::Timestamp::now));
+    let records = match read_sink(&args.sink) {
+        Ok(records) => records,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::MALFORMED;
+        }
+    };
+    let register =
+        register(&bundle, args.now.unwrap_or_else(jiff::Timestamp::now)).with_deletions(records);
     let text = match args.format {
         ReportFormat::Markdown => register.markdown(),
         ReportFormat::Json => {
@@ -58,6 +70,18 @@ pub fn report(args: ReportArgs) -> u8 {
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     exit::OK
+}
+
+/// The records of the audit sink, when one is named.
+fn read_sink(sink: &SinkArgs) -> Result<Vec<Record>, String> {
+    if sink.audit_s3_endpoint.is_none() {
+        return Ok(Vec::new());
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?
+        .block_on(read_records(sink))
 }
 
 /// The Hygie objects of the cluster, as its API server holds them (with their status).

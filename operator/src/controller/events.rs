@@ -85,7 +85,10 @@ pub async fn publish_with_evidence<K>(
             action: reason.to_owned(),
             outcome: format!("{type_:?}"),
             reasons: note.clone(),
-            evidence,
+            evidence: evidence
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             recorder: super::hostname(),
         });
     }
