@@ -22,6 +22,9 @@ fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 .venv/bin/pytest -q tests/validators
 
+step "the register in a headless browser (Chromium)"
+cargo test -p hygie-tests --features browser --locked --test register
+
 step "end-to-end tests on a real control plane (tests/controlplane)"
 trap 'bash tests/controlplane/down.sh' EXIT
 HYGIE_TEST_KUBECONFIG="$(bash tests/controlplane/up.sh | tail -n 1)"

@@ -414,6 +414,13 @@ impl Register {
                 let _ = write!(out, "<th>{}</th>", escape(h));
             }
             out.push_str("</tr>\n");
+            if rows.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<tr><td colspan=\"{}\"><em>none</em></td></tr>",
+                    header.len()
+                );
+            }
             for row in rows {
                 let alert = row.iter().any(|c| {
                     ["Expired", "Blocked", "(ended)"]
