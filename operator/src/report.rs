@@ -2,7 +2,8 @@
 //! asks for it: per dataset its classification, legal basis and end date, where it is hosted and
 //! by whom, its retention and the workspaces that process it, with their members, egress, expiry
 //! and state; what left or asked to leave through the airlock, with its reviews and digests;
-//! past deletions with their proof, read back from the audit sink; what ends within 90 days;
+//! past decisions, deletions with their proof among them, read back from the audit sink; what
+//! ends within 90 days;
 //! every rule violation in force. A pure function of the
 //! objects and of `now`, rendered as JSON (the schema is `Register`), Markdown, CSV or a
 //! self-contained HTML page.
@@ -27,12 +28,15 @@ use crate::{
 };
 
 impl Register {
-    /// Adds the deletions among `records`: those that name what went.
-    pub fn with_deletions(mut self, records: Vec<Record>) -> Register {
+    /// Adds `records`, read from the audit sink, as the history, and the deletions among them:
+    /// those that name what went.
+    pub fn with_history(mut self, records: Vec<Record>) -> Register {
         self.deletions = records
-            .into_iter()
+            .iter()
             .filter(|r| !r.evidence.is_empty())
+            .cloned()
             .collect();
+        self.history = records;
         self
     }
 }
@@ -49,8 +53,10 @@ pub struct Register {
     pub hosting: Vec<Hosting>,
     pub processing: Vec<Processing>,
     pub exports: Vec<Export>,
-    /// Keys destroyed and volumes deleted, read back from the audit sink (when one is read),
-    /// with what proves them; oldest first.
+    /// Every decision read back from the audit sink (when one is read), oldest first: what
+    /// happened to objects, whether or not they still exist.
+    pub history: Vec<Record>,
+    /// Those of `history` that destroyed a key or deleted a volume, with what proves it.
     pub deletions: Vec<Record>,
     /// End dates within 90 days, and those already past, soonest first.
     pub ending: Vec<Ending>,
@@ -163,6 +169,7 @@ pub fn register(bundle: &Bundle, now: jiff::Timestamp) -> Register {
         hosting,
         processing,
         exports,
+        history: Vec::new(),
         deletions: Vec::new(),
         ending: ending(bundle, now),
         violations,
@@ -585,6 +592,21 @@ impl Register {
                 })
                 .collect(),
         );
+        let history = (
+            vec!["time", "object", "action", "outcome", "reasons"],
+            self.history
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.time.clone(),
+                        d.object.clone(),
+                        d.action.clone(),
+                        d.outcome.clone(),
+                        d.reasons.clone(),
+                    ]
+                })
+                .collect(),
+        );
         let violations = (
             vec!["rule", "object", "field", "what to do"],
             self.violations
@@ -604,6 +626,7 @@ impl Register {
             ("Processing", self.processing_rows()),
             ("Exports", exports),
             ("Deletions, from the audit sink", deletions),
+            ("History, from the audit sink", history),
             ("Ending within 90 days, or ended", ending),
             ("Rule violations in force", violations),
         ]
@@ -747,13 +770,14 @@ mod tests {
                 .collect(),
             recorder: "hygie-0".into(),
         };
-        let register = register(&bundle(), now()).with_deletions(vec![
+        let register = register(&bundle(), now()).with_history(vec![
             record("KeyCreated", &[]),
             record(
                 "Shredding",
                 &[("keySecret", "cohort-data-luks"), ("keySecretUid", "k1")],
             ),
         ]);
+        assert_eq!(register.history.len(), 2);
         assert_eq!(register.deletions.len(), 1, "only what names what went");
         assert!(
             register

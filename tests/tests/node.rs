@@ -447,7 +447,9 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
     let scene = Scene::new("node-stop").await;
     let ns = scene.ns().to_owned();
     scene.fill_the_source_claim().await;
-    let _operator = Operator::start("node-stop", LEASE, 3600);
+    let (_, sink) = audit_sink(&ns);
+    let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
+    let mut operator = Operator::start_with("node-stop", LEASE, 3600, &sink);
     scene.apply_bundle();
     scene.wait_phase(WorkspacePhase::Ready).await;
     let workload = scene.workload();
@@ -598,6 +600,82 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
         left.is_empty(),
         "the workspace's keys are deleted: {left:?}"
     );
+
+    // The dataset is shredded and the profile goes: no Hygie object is left. The operator is
+    // restarted, and the register still tells the whole story from the audit sink.
+    let dataset = scene.dataset.name_any();
+    let key: Secret = scene
+        .api()
+        .get(&format!("{dataset}-data-luks"))
+        .await
+        .unwrap();
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        &ns,
+        "dataset",
+        &dataset,
+        "--wait=true",
+        "--timeout=120s",
+    ]);
+    kubectl_ok(&[
+        "delete",
+        "hostingprofile",
+        &scene.profile.name_any(),
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+    let _restarted = Operator::start_with("node-stop-2", LEASE, 3600, &sink);
+    let register = register_with(&sink);
+    let history = register["history"].as_array().unwrap();
+    let actions = |object: &str| -> Vec<String> {
+        history
+            .iter()
+            .filter(|r| r["object"] == object)
+            .map(|r| r["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let workspace = actions(&format!("Workspace/{ns}/{}", scene.workspace.name_any()));
+    for step in [
+        "KeyCreated",
+        "AccessGranted",
+        "Suspended",
+        "Expired",
+        "VolumeDeleted",
+        "KeyDestroyed",
+        "Deleted",
+    ] {
+        assert!(
+            workspace.iter().any(|a| a == step),
+            "no {step} in {workspace:?}"
+        );
+    }
+    let dataset_history = actions(&format!("Dataset/{ns}/{dataset}"));
+    let (shredding, shredded) = (
+        dataset_history.iter().position(|a| a == "Shredding"),
+        dataset_history.iter().position(|a| a == "Shredded"),
+    );
+    assert!(
+        matches!((shredding, shredded), (Some(a), Some(b)) if a < b),
+        "the key first, then the volume: {dataset_history:?}"
+    );
+    let proof = register["deletions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["action"] == "Shredding" && d["object"] == format!("Dataset/{ns}/{dataset}").as_str()
+        })
+        .expect("the proof of the key's destruction");
+    assert_eq!(
+        proof["evidence"]["keySecretUid"],
+        key.metadata.uid.unwrap().as_str()
+    );
+    assert_eq!(
+        proof["evidence"]["keySecretResourceVersion"],
+        key.metadata.resource_version.unwrap().as_str()
+    );
 }
 
 /// Uploads `objects` to a new bucket of the outside's S3 server, signed as AWS signs requests.
@@ -727,6 +805,48 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
     }
 }
 
+/// A bucket with Object Lock for the audit sink of the test in `ns`, and the options of `hygie
+/// run` and `hygie report` that name it, its writer's credentials (in files) and its CA.
+fn audit_sink(ns: &str) -> (String, Vec<String>) {
+    let bucket = format!("audit-{ns}");
+    create_locked_bucket(&bucket);
+    let credentials = repo_root().join(format!("tests/node/state/audit-{ns}"));
+    std::fs::create_dir_all(&credentials).unwrap();
+    std::fs::write(credentials.join("accessKeyId"), node_state("s3.access")).unwrap();
+    std::fs::write(credentials.join("secretAccessKey"), node_state("s3.secret")).unwrap();
+    let ca = repo_root().join("tests/node/state/s3-ca.crt");
+    let options = [
+        ("--audit-s3-endpoint", node_state("s3.endpoint")),
+        ("--audit-s3-bucket", bucket.clone()),
+        ("--audit-s3-prefix", "hygie/".into()),
+        ("--audit-s3-region", "fr-par".into()),
+        ("--audit-s3-retention-days", "1".into()),
+        ("--audit-s3-credentials", credentials.display().to_string()),
+        ("--audit-s3-ca-file", ca.display().to_string()),
+    ];
+    let options = options
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect();
+    (bucket, options)
+}
+
+/// `hygie report -o json` of the cluster, reading the audit sink `sink` names.
+fn register_with(sink: &[&str]) -> serde_json::Value {
+    let report = std::process::Command::new(hygie_tests::operator::operator_binary())
+        .args(["report", "-o", "json"])
+        .args(sink)
+        .env("KUBECONFIG", hygie_tests::cluster::kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    serde_json::from_slice(&report.stdout).unwrap()
+}
+
 /// The object `key` of `bucket` on the outside's S3 server, if it is there.
 fn download(bucket: &str, key: &str) -> Option<String> {
     let (code, body) = s3(&[&format!("{}/{bucket}/{key}", node_state("s3.endpoint"))]);
@@ -809,34 +929,9 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
 
     // The audit sink: a bucket with Object Lock, and its writer's credentials in files.
     let endpoint = node_state("s3.endpoint");
-    let audit = format!("audit-{ns}");
-    create_locked_bucket(&audit);
-    let credentials = repo_root().join(format!("tests/node/state/audit-{ns}"));
-    std::fs::create_dir_all(&credentials).unwrap();
-    std::fs::write(credentials.join("accessKeyId"), node_state("s3.access")).unwrap();
-    std::fs::write(credentials.join("secretAccessKey"), node_state("s3.secret")).unwrap();
-    let ca = repo_root().join("tests/node/state/s3-ca.crt");
-    let _operator = Operator::start_with(
-        "node-airlock",
-        LEASE,
-        3600,
-        &[
-            "--audit-s3-endpoint",
-            &endpoint,
-            "--audit-s3-bucket",
-            &audit,
-            "--audit-s3-prefix",
-            "hygie/",
-            "--audit-s3-region",
-            "fr-par",
-            "--audit-s3-retention-days",
-            "1",
-            "--audit-s3-credentials",
-            credentials.to_str().unwrap(),
-            "--audit-s3-ca-file",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let (audit, sink) = audit_sink(&ns);
+    let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
+    let _operator = Operator::start_with("node-airlock", LEASE, 3600, &sink);
     scene.apply_bundle();
     scene.wait_phase(WorkspacePhase::Ready).await;
     let workload = scene.workload();
@@ -1134,23 +1229,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         "the record proves which key went: {shredded}"
     );
     // The register reads them back: the key's destruction is listed, with its proof.
-    let report = std::process::Command::new(hygie_tests::operator::operator_binary())
-        .args(["report", "-o", "json", "--audit-s3-endpoint", &endpoint])
-        .args(["--audit-s3-bucket", &audit, "--audit-s3-prefix", "hygie/"])
-        .args(["--audit-s3-region", "fr-par"])
-        .arg("--audit-s3-credentials")
-        .arg(&credentials)
-        .arg("--audit-s3-ca-file")
-        .arg(&ca)
-        .env("KUBECONFIG", hygie_tests::cluster::kubeconfig())
-        .output()
-        .unwrap();
-    assert!(
-        report.status.success(),
-        "{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
-    let register: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let register = register_with(&sink);
     let deletion = register["deletions"]
         .as_array()
         .unwrap()

@@ -24,7 +24,7 @@ pub struct ReportArgs {
     pub now: Option<jiff::Timestamp>,
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
-    /// The audit sink to read past deletions from (the same options as `hygie run`'s).
+    /// The audit sink to read past decisions from (the same options as `hygie run`'s).
     #[command(flatten)]
     pub sink: SinkArgs,
 }
@@ -58,7 +58,7 @@ pub fn report(args: ReportArgs) -> u8 {
         }
     };
     let register =
-        register(&bundle, args.now.unwrap_or_else(jiff::Timestamp::now)).with_deletions(records);
+        register(&bundle, args.now.unwrap_or_else(jiff::Timestamp::now)).with_history(records);
     let text = match args.format {
         ReportFormat::Markdown => register.markdown(),
         ReportFormat::Json => {

@@ -23,7 +23,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Error, Result},
-    events::{normal, publish, warning},
+    events::{Evidence, normal, publish, publish_with_evidence, warning},
     requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
@@ -579,15 +579,94 @@ async fn write_status(
 
 /// Deletion: the workload first, then the volumes, then the keys, each step waiting for the
 /// previous one to be gone.
+/// What the removal of `kinds` is about to destroy, as proof: each claim with its
+/// PersistentVolume and StorageClass (`VolumeDeleted`), each key Secret with the claim it opened,
+/// its UID and its resourceVersion (`KeyDestroyed`). Only what is not already being deleted.
+async fn deletion_evidence(
+    context: &Context,
+    owner: Owner<'_>,
+    namespace: &str,
+    kinds: &[&str],
+) -> Result<Vec<(&'static str, Evidence)>> {
+    let cache = &context.workspace_children.cache;
+    let mut proofs = Vec::new();
+    let going = |kind: &str| {
+        cache
+            .matching(kind, namespace, &owner.selector())
+            .into_iter()
+            .filter(|m| m.deletion_timestamp.is_none())
+    };
+    if kinds.contains(&"PersistentVolumeClaim") {
+        let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            Api::namespaced(context.client.clone(), namespace);
+        for meta in going("PersistentVolumeClaim") {
+            let name = meta.name.unwrap_or_default();
+            let spec = claims.get_opt(&name).await?.and_then(|c| c.spec);
+            proofs.push((
+                "VolumeDeleted",
+                Evidence::from([
+                    ("claim", name),
+                    (
+                        "persistentVolume",
+                        spec.as_ref()
+                            .and_then(|s| s.volume_name.clone())
+                            .unwrap_or_default(),
+                    ),
+                    (
+                        "storageClass",
+                        spec.and_then(|s| s.storage_class_name).unwrap_or_default(),
+                    ),
+                ]),
+            ));
+        }
+    }
+    if kinds.contains(&"Secret") {
+        for meta in going("Secret") {
+            let claim = meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::build::labels::CLAIM))
+                .cloned();
+            proofs.push((
+                "KeyDestroyed",
+                Evidence::from([
+                    ("keySecret", meta.name.unwrap_or_default()),
+                    ("keySecretUid", meta.uid.unwrap_or_default()),
+                    (
+                        "keySecretResourceVersion",
+                        meta.resource_version.unwrap_or_default(),
+                    ),
+                    ("claim", claim.unwrap_or_default()),
+                ]),
+            ));
+        }
+    }
+    Ok(proofs)
+}
+
 async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     let name = workspace.name_any();
     let namespace = workspace.namespace().unwrap_or_default();
     let owner = Owner::Workspace(&name);
     for kinds in REMOVAL_STAGES {
+        let proofs = deletion_evidence(context, owner, &namespace, kinds).await?;
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &uid(workspace), &namespace, kinds)
             .await?;
+        for (reason, evidence) in proofs {
+            let note = match reason {
+                "KeyDestroyed" => format!(
+                    "key Secret {} of claim {} deleted",
+                    evidence["keySecret"], evidence["claim"]
+                ),
+                _ => format!(
+                    "claim {} deleted, with PersistentVolume {}",
+                    evidence["claim"], evidence["persistentVolume"]
+                ),
+            };
+            publish_with_evidence(context, workspace, normal(), reason, note, evidence).await;
+        }
         if !remaining.is_empty() {
             return Err(Error::StillDeleting(remaining.join(", ")));
         }
