@@ -6,7 +6,7 @@
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
-use crate::api::Workspace;
+use crate::{api::Workspace, build::labels::OWNER_UID};
 
 /// Name of the policy that limits what workspace members may change.
 pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
@@ -14,6 +14,11 @@ pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
 pub const GRANTS_POLICY: &str = "hygie-operator-grants";
 /// Name of the policy that ties an export's requester and reviewers to who authenticated.
 pub const EXPORT_IDENTITY_POLICY: &str = "hygie-export-identity";
+/// Name of the policy that keeps the operator from writing to an object it did not create.
+pub const NEVER_ADOPTS_POLICY: &str = "hygie-operator-never-adopts";
+
+/// The end of the never-adopts policy's refusal, by which the operator recognises it.
+pub const NOT_ADOPTED: &str = "Hygie never takes over an object it did not create";
 
 /// The operator's identity when installed as the chart installs it by default.
 pub const DEFAULT_OPERATOR: &str = "system:serviceaccount:hygie-system:hygie";
@@ -37,6 +42,7 @@ pub fn policies(operator: &str) -> Vec<Value> {
     let (members, members_binding) = members_may_only_suspend();
     let (grants, grants_binding) = operator_grants_only_member_access(operator);
     let (identity, identity_binding) = exports_name_who_authenticated();
+    let (adoption, adoption_binding) = operator_never_adopts(operator);
     vec![
         members,
         members_binding,
@@ -44,7 +50,82 @@ pub fn policies(operator: &str) -> Vec<Value> {
         grants_binding,
         identity,
         identity_binding,
+        adoption,
+        adoption_binding,
     ]
+}
+
+/// The kinds of children the operator creates, by API group and resource.
+const CHILD_RESOURCES: [(&str, &[&str]); 5] = [
+    (
+        "",
+        &[
+            "persistentvolumeclaims",
+            "secrets",
+            "serviceaccounts",
+            "services",
+        ],
+    ),
+    ("apps", &["statefulsets"]),
+    ("batch", &["jobs"]),
+    ("networking.k8s.io", &["networkpolicies"]),
+    ("rbac.authorization.k8s.io", &["roles", "rolebindings"]),
+];
+
+/// Server-side apply creates an object that does not exist and patches one that does: applied
+/// to an object of the same name that somebody else made (a NetworkPolicy with rules of its
+/// own, a claim holding other data), it would take it over, and whatever it held that Hygie
+/// does not set would stay. The API server refuses the operator any update of an object that
+/// is not marked as the same owner's child (its `hygie.io/owner-uid` annotation, or, for
+/// objects made before the annotation, its controller reference) before anything is written,
+/// so the operator applies a new child in one request, without reading its name first.
+fn operator_never_adopts(operator: &str) -> (Value, Value) {
+    let rules: Vec<Value> = CHILD_RESOURCES
+        .iter()
+        .map(|(group, resources)| {
+            json!({
+                "apiGroups": [group],
+                "apiVersions": ["*"],
+                "operations": ["UPDATE"],
+                "resources": resources,
+            })
+        })
+        .collect();
+    let annotation = format!("'{OWNER_UID}'");
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": NEVER_ADOPTS_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": rules},
+            "matchConditions": [{
+                "name": "by-the-operator",
+                "expression": format!("request.userInfo.username == '{operator}'"),
+            }],
+            "variables": [{
+                "name": "owner",
+                "expression": format!("has(object.metadata.annotations) && {annotation} in object.metadata.annotations ? object.metadata.annotations[{annotation}] : ''"),
+            }],
+            "validations": [{
+                "expression": format!(
+                    "variables.owner != '' && (has(oldObject.metadata.annotations) && {annotation} in oldObject.metadata.annotations \
+                     ? oldObject.metadata.annotations[{annotation}] == variables.owner \
+                     : has(oldObject.metadata.ownerReferences) && oldObject.metadata.ownerReferences.exists(r, \
+                     has(r.controller) && r.controller && r.uid == variables.owner))"
+                ),
+                "messageExpression": format!("request.kind.kind + ' ' + object.metadata.namespace + '/' + object.metadata.name + ' exists and was not created by Hygie for this owner: {NOT_ADOPTED}'"),
+                "reason": "Forbidden",
+            }],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": NEVER_ADOPTS_POLICY, "labels": labels()},
+        "spec": {"policyName": NEVER_ADOPTS_POLICY, "validationActions": ["Deny"]},
+    });
+    (policy, binding)
 }
 
 /// The airlock's names are the API server's: an ExportRequest's `requester` and an

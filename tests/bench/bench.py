@@ -164,8 +164,11 @@ def main():
     crds = [f"crd/{path.stem}" for path in sorted((REPO / "crds").glob("*.hygie.io.yaml"))]
     kubectl("wait", "--for=condition=Established", *crds, "--timeout=60s")
     kubectl("create", "namespace", "hygie-system")
+    # The chart's identity, rights and admission policies: what a real install gives the operator.
+    kinds = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+             "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
     access = [doc for doc in stream(render()).split("\n---\n")
-              if any(f"\nkind: {k}\n" in f"\n{doc}\n" for k in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))]
+              if any(f"\nkind: {k}\n" in f"\n{doc}\n" for k in kinds)]
     kubectl("apply", "--server-side", "-f", "-", stdin="\n---\n".join(access))
     for i in range((n + PER_NAMESPACE - 1) // PER_NAMESPACE):
         kubectl("create", "namespace", f"bench-{i}")

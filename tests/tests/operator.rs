@@ -1099,6 +1099,7 @@ async fn an_export_whose_objects_names_are_taken_fails_and_adopts_nothing() {
     scene.workspace.spec.members.push(
         serde_json::from_value(json!({"kind": "User", "name": "alice", "role": "Owner"})).unwrap(),
     );
+    let since = jiff::Timestamp::now();
     let _operator = Operator::start("export-name", LEASE, 3600);
     let ns = scene.namespace.name.clone();
     apply_as_platform_team(Some(&ns), &airlock_roles(&ns, &[("alice", "researcher")]));
@@ -1143,6 +1144,14 @@ async fn an_export_whose_objects_names_are_taken_fails_and_adopts_nothing() {
     let account = accounts.get("table-1").await.unwrap();
     assert!(account.metadata.owner_references.is_none(), "not adopted");
     assert!(account.metadata.labels.is_none(), "not relabelled");
+    // crds/ installs the never-adopts policy for this identity: the operator applied without
+    // reading the name first, and the API server refused the apply before writing anything.
+    let on_the_name: Vec<String> = requests_by(OPERATOR_USER, since)
+        .into_iter()
+        .filter(|r| r.resource == "serviceaccounts" && r.name == "table-1")
+        .map(|r| r.verb)
+        .collect();
+    assert_eq!(on_the_name, ["patch"], "one apply, refused; no read");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 use std::{
     collections::{BTreeSet, HashMap, hash_map::DefaultHasher},
     hash::{Hash, Hasher},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use k8s_openapi::api::core::v1::Secret;
@@ -18,13 +18,17 @@ use kube::{
 };
 
 use super::{
+    adoption::AdoptionGuard,
     children::{ChildCache, delete, with_child_api},
     error::{Error, Result},
     keys::Passphrase,
 };
-use crate::build::{
-    Child,
-    labels::{CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+use crate::{
+    admission::NOT_ADOPTED,
+    build::{
+        Child,
+        labels::{CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+    },
 };
 
 /// Child kinds in the order they are removed, in three stages: workloads first, then what
@@ -109,6 +113,7 @@ pub struct Applier {
     client: Client,
     manager: &'static str,
     pub cache: ChildCache,
+    guard: Arc<AdoptionGuard>,
     applied: Mutex<HashMap<ChildKey, (u64, String)>>,
 }
 
@@ -120,11 +125,17 @@ pub struct Changes {
 }
 
 impl Applier {
-    pub fn new(client: Client, manager: &'static str, cache: ChildCache) -> Self {
+    pub fn new(
+        client: Client,
+        manager: &'static str,
+        cache: ChildCache,
+        guard: Arc<AdoptionGuard>,
+    ) -> Self {
         Applier {
             client,
             manager,
             cache,
+            guard,
             applied: Mutex::new(HashMap::new()),
         }
     }
@@ -184,8 +195,9 @@ impl Applier {
         {
             return Ok(false);
         }
-        if existing.is_none() {
-            // Not among Hygie's children: a forced apply would adopt an object of that name.
+        if existing.is_none() && !self.guard.enforced().await {
+            // Not among Hygie's children, and the API server does not refuse the operator an
+            // object it did not create: a forced apply would adopt an object of that name.
             let found = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
                 api.get_metadata_opt(name).await?.map(|o| o.metadata)
             });
@@ -196,7 +208,7 @@ impl Applier {
         let params = PatchParams::apply(self.manager).force();
         let meta: ObjectMeta = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
             let patch = Patch::Apply(child.to_json());
-            api.patch(name, &params, &patch).await?.meta().clone()
+            api.patch(name, &params, &patch).await.map_err(|e| not_adopted(e, child.kind(), name))?.meta().clone()
         });
         self.applied
             .lock()
@@ -358,6 +370,16 @@ impl Applier {
             namespace.to_owned(),
             name.to_owned(),
         ));
+    }
+}
+
+/// The never-adopts policy's refusal, as the refusal of an object that is not Hygie's.
+fn not_adopted(error: kube::Error, kind: &str, name: &str) -> Error {
+    match error {
+        kube::Error::Api(status) if status.message.contains(NOT_ADOPTED) => Error::NotOurs(
+            format!("{kind}/{name} exists and was not created by Hygie for this owner"),
+        ),
+        other => other.into(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! datasets and workspaces come from watched stores), validates, builds, applies what changed,
 //! prunes what is no longer desired, and writes status only when it changed.
 
+mod adoption;
 mod apply;
 mod children;
 mod dataset;
@@ -198,6 +199,7 @@ pub async fn run(
     let profile_controller =
         Controller::for_shared_stream(profile_events, profiles.clone()).with_config(config);
 
+    let guard = Arc::new(adoption::AdoptionGuard::new(client.clone()));
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(
@@ -214,9 +216,19 @@ pub async fn run(
         statefulsets,
         claims,
         export_reviews,
-        workspace_children: Applier::new(client.clone(), WORKSPACE_MANAGER, workspace_cache),
-        dataset_children: Applier::new(client.clone(), DATASET_MANAGER, dataset_cache),
-        export_children: Applier::new(client.clone(), EXPORT_MANAGER, export_cache),
+        workspace_children: Applier::new(
+            client.clone(),
+            WORKSPACE_MANAGER,
+            workspace_cache,
+            guard.clone(),
+        ),
+        dataset_children: Applier::new(
+            client.clone(),
+            DATASET_MANAGER,
+            dataset_cache,
+            guard.clone(),
+        ),
+        export_children: Applier::new(client.clone(), EXPORT_MANAGER, export_cache, guard),
         resync,
         failures: Failures::default(),
         audit_sink,

@@ -323,6 +323,9 @@ async fn waiting(
     what: String,
     now: jiff::Timestamp,
 ) -> Result<Action> {
+    if quiet_start(workspace, now) {
+        return Err(Error::Waiting(what));
+    }
     let observed = vec![
         Observed::new(READY, false, "Waiting", format!("waiting for {what}")),
         Observed::new(COMPLIANT, true, ALL_RULES_PASS, "every rule passes"),
@@ -337,6 +340,27 @@ async fn waiting(
     )
     .await?;
     Err(Error::Waiting(what))
+}
+
+/// How long a new workspace may wait without saying so.
+const QUIET_START: jiff::SignedDuration = jiff::SignedDuration::from_secs(15);
+
+/// A new workspace, created with its datasets, finds them still being prepared, and they are
+/// usually Ready within seconds: a status saying so would be replaced a moment later, one
+/// write for nothing per workspace. So a workspace that has never reported says nothing for
+/// its first [`QUIET_START`]; GitOps tools read a status without `observedGeneration` as
+/// still in progress. Past that, or once it has reported, it says what it waits for.
+fn quiet_start(workspace: &Workspace, now: jiff::Timestamp) -> bool {
+    let never_reported = workspace
+        .status
+        .as_ref()
+        .is_none_or(|s| s.observed_generation.is_none());
+    let young = workspace
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .is_some_and(|created| now.duration_since(created.0) < QUIET_START);
+    never_reported && young
 }
 
 /// Rules fail: say so, stop the workload if it runs (volumes, keys, network policies and
