@@ -4,9 +4,7 @@
 //! allows `registry.example.fr/research/jupyter`, never `registry.example.fr/research-evil/x`
 //! nor `registry.example.fr.evil.example/research/x`.
 
-use oci_spec::distribution::Reference;
-
-use super::{Findings, Rule, quote};
+use super::{Findings, Rule, image_reference::ImageReference, quote};
 
 /// A registry prefix: a host (with its port, if any) and a repository path, possibly empty.
 struct Prefix {
@@ -26,7 +24,7 @@ impl Prefix {
             ));
         }
         // The path must itself be a valid repository path of that registry.
-        if !path.is_empty() && Reference::try_from(format!("{host}/{path}")).is_err() {
+        if !path.is_empty() && ImageReference::parse(&format!("{host}/{path}")).is_err() {
             return Err(format!("`{}` is not a registry path", quote(text)));
         }
         Ok(Prefix {
@@ -35,7 +33,7 @@ impl Prefix {
         })
     }
 
-    fn allows(&self, reference: &Reference) -> bool {
+    fn allows(&self, reference: &ImageReference) -> bool {
         let repository = reference.repository();
         reference.registry().eq_ignore_ascii_case(&self.host)
             && (self.path.is_empty()
@@ -60,7 +58,7 @@ pub fn check_prefixes(findings: &mut Findings, field: &str, allowed: &[String]) 
 /// Why `image` may not run under `allowed`, if it may not.
 pub fn untrusted(image: &str, allowed: &[String]) -> Vec<String> {
     let shown = quote(image);
-    let reference = match Reference::try_from(image) {
+    let reference = match ImageReference::parse(image) {
         Ok(reference) => reference,
         Err(e) => {
             return vec![format!(

@@ -5,6 +5,7 @@
 mod dataset;
 mod eea;
 pub mod export;
+mod image_reference;
 mod images;
 mod mounts;
 mod names;
