@@ -21,6 +21,9 @@ from chart import render, stream  # noqa: E402
 OPERATOR = "system:serviceaccount:hygie-system:hygie"
 PER_NAMESPACE = 50
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+# What the operator lists when it starts: its kinds and its children's.
+WATCHED = ("hostingprofiles,datasets,workspaces,exportrequests,exportreviews,persistentvolumeclaims,"
+           "networkpolicies,roles,rolebindings,serviceaccounts,secrets,services,statefulsets,jobs")
 
 
 def kubectl(*args, stdin=None):
@@ -90,16 +93,21 @@ def reconciled(n):
 
 
 def proc(pid):
+    """CPU time so far, and peak RSS, in MiB."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
-    rss = 0
+    return cpu, memory(pid, "VmHWM")
+
+
+def memory(pid, field):
+    """A memory figure of /proc/<pid>/status (VmHWM: the peak RSS; VmRSS: now), in MiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                rss = int(line.split()[1]) / 1024
-    return cpu, rss
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def audit(state, start, end, user=OPERATOR):
@@ -117,6 +125,18 @@ def audit(state, start, end, user=OPERATOR):
                 resource = ref.get("resource", "") + ("/" + ref["subresource"] if ref.get("subresource") else "")
                 requests.append((event["verb"], resource))
     return requests
+
+
+def scrape():
+    return subprocess.run(["curl", "-sf", "http://127.0.0.1:18090/metrics"], capture_output=True, text=True).stdout
+
+
+def reconciles(metrics, kind):
+    """How many reconciles of `kind` the operator has finished (its histogram's count)."""
+    for line in metrics.splitlines():
+        if line.startswith("hygie_reconcile_duration_seconds_count{") and f'kind="{kind}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0
 
 
 def p99(metrics, kind):
@@ -151,13 +171,38 @@ def print_requests(requests, n, unit):
         print(f"    {verb:>8} {resource:<32} {count:>7} ({count / n:.2f} per {unit})")
 
 
+def limit(n, binary):
+    """The API server's own write rate, Hygie aside: the children `hygie render` gives for the
+    same objects, applied with kubectl as the objects are (server-side, four at a time), on a
+    fresh control plane. Returns the seconds it took and how many children there were."""
+    profile, items = objects(n)
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder) / "bundle.yaml"
+        bundle.write_text("\n---\n".join(json.dumps(o) for o in [profile, *items]))
+        rendered = subprocess.run([binary, "render", "-o", "json", "-f", str(bundle)],
+                                  capture_output=True, text=True, check=True).stdout
+    children = json.loads(rendered)["items"]
+    for i in range((n + PER_NAMESPACE - 1) // PER_NAMESPACE):
+        kubectl("create", "namespace", f"bench-{i}")
+    started = time.monotonic()
+    apply_in_parallel(children)
+    return time.monotonic() - started, len(children)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--workspaces", type=int, required=True)
     parser.add_argument("--steady", type=int, default=120)
     parser.add_argument("--binary", required=True)
+    parser.add_argument("--limit", action="store_true",
+                        help="measure only the API server's write rate for the same children")
     args = parser.parse_args()
     n = args.workspaces
+    if args.limit:
+        limit_s, children = limit(n, args.binary)
+        print(f"children applied with kubectl    {children} in {limit_s:.1f} s (4 in parallel)")
+        print(f"limit_s={limit_s:.1f}")
+        return
     state = Path(os.environ["KUBECONFIG"]).parent
 
     kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
@@ -196,7 +241,29 @@ def main():
     steady_to = now()
 
     cpu, rss = proc(operator.pid)
-    metrics = subprocess.run(["curl", "-sf", "http://127.0.0.1:18090/metrics"], capture_output=True, text=True).stdout
+    at_rest = memory(operator.pid, "VmRSS")
+    metrics = scrape()
+    operator.terminate()
+    operator.wait(timeout=30)
+
+    # A restart over everything that exists: how long until each object is reconciled again,
+    # beside the time a client that knows nothing takes to list what the operator watches.
+    started_list = time.monotonic()
+    kubectl("get", WATCHED, "-A", "-o", "json")
+    cold_list_s = time.monotonic() - started_list
+    restart_from = now()
+    started_again = time.monotonic()
+    operator = subprocess.Popen(
+        [args.binary, "run", "--lease-namespace", "hygie-system", "--metrics-address", "127.0.0.1:18090"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    while min(reconciles(scrape(), "Workspace"), reconciles(scrape(), "Dataset")) < n:
+        if operator.poll() is not None:
+            sys.exit("the operator exited after its restart; see " + str(state / "operator-bench.log"))
+        time.sleep(0.2)
+    restart_s = time.monotonic() - started_again
+    time.sleep(5)
+    restart_to = now()
+    restart_rss = memory(operator.pid, "VmHWM")
     operator.terminate()
     operator.wait(timeout=30)
 
@@ -205,6 +272,8 @@ def main():
     steady = audit(state, steady_from, steady_to)
     steady_writes = [r for r in steady if r[0] in WRITES and r[1] != "leases"]
     lease_writes = [r for r in steady if r[0] in WRITES and r[1] == "leases"]
+    restart = audit(state, restart_from, restart_to)
+    restart_writes = [r for r in restart if r[0] in WRITES and r[1] != "leases"]
     ready_s = (converged - started).total_seconds()
     print(f"workspaces                       {n}")
     print(f"objects applied in               {(applied - started).total_seconds():.1f} s (kubectl, 4 in parallel)")
@@ -213,10 +282,14 @@ def main():
     print_requests(converging, n, "workspace")
     print(f"steady state                     {args.steady} s: {len(steady_writes)} writes, {len(lease_writes)} lease renewals, {len(steady)} requests in all")
     print(f"operator CPU                     {cpu:.1f} s")
-    print(f"operator peak RSS                {rss:.1f} MiB")
+    print(f"operator peak RSS                {rss:.1f} MiB ({at_rest:.1f} MiB at rest)")
     print(f"reconcile p99 (histogram bucket) Workspace <= {p99(metrics, 'Workspace')} s, Dataset <= {p99(metrics, 'Dataset')} s")
+    print(f"restart                          every object reconciled again after {restart_s:.1f} s "
+          f"(a cold list: {cold_list_s:.1f} s), {len(restart_writes)} writes, {len(restart)} requests, "
+          f"peak RSS {restart_rss:.1f} MiB")
     print(f"workspaces={n} ready_s={ready_s:.1f} cpu_s={cpu:.1f} rss_mib={rss:.1f} "
-          f"requests_per_ws={len(converging) / n:.1f} steady_writes={len(steady_writes)}")
+          f"requests_per_ws={len(converging) / n:.1f} steady_writes={len(steady_writes)} "
+          f"restart_s={restart_s:.1f} cold_list_s={cold_list_s:.1f} restart_writes={len(restart_writes)}")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,7 @@
 //! must then decide alone. The answer is read again after [`RECHECK`], so that a policy
 //! removed while the operator runs stops being relied on within that time.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::{
     admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
@@ -28,7 +25,9 @@ pub struct AdoptionGuard {
     client: Client,
     /// The operator's user name as the API server authenticates it, read once.
     identity: tokio::sync::OnceCell<String>,
-    answer: Mutex<Option<(Instant, bool)>>,
+    /// The last answer and when it was read. Held while it is read again, so that the
+    /// reconciles waiting on it make one read between them.
+    answer: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 impl AdoptionGuard {
@@ -36,14 +35,15 @@ impl AdoptionGuard {
         AdoptionGuard {
             client,
             identity: tokio::sync::OnceCell::new(),
-            answer: Mutex::new(None),
+            answer: tokio::sync::Mutex::new(None),
         }
     }
 
     /// Whether the API server currently refuses the operator any update of an object that is
     /// not its owner's child. Any doubt (a read that fails included) answers no.
     pub async fn enforced(&self) -> bool {
-        if let Some((at, answer)) = *self.answer.lock().expect("not poisoned")
+        let mut last = self.answer.lock().await;
+        if let Some((at, answer)) = *last
             && at.elapsed() < RECHECK
         {
             return answer;
@@ -52,10 +52,7 @@ impl AdoptionGuard {
             tracing::warn!(error = %e, "cannot read the never-adopts admission policy");
             false
         });
-        let previous = self
-            .answer
-            .lock()
-            .expect("not poisoned")
+        let previous = last
             .replace((Instant::now(), answer))
             .map(|(_, before)| before);
         if previous != Some(answer) {

@@ -128,8 +128,11 @@ impl ChildCache {
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
         let metadata: Api<PartialObjectMeta<K>> = Api::all(client.clone());
-        self.watch(K::KIND, controller, metadata, label, forget_managed_fields)
-            .0
+        let trim = |child: &mut PartialObjectMeta<K>| {
+            child.types = None;
+            keep_what_hygie_reads(child);
+        };
+        self.watch(K::KIND, controller, metadata, label, trim).0
     }
 
     /// Like [`ChildCache::own`], but keeps whole objects, for the children whose status the
@@ -184,6 +187,38 @@ impl ChildCache {
 /// memory at a thousand workspaces).
 pub fn forget_managed_fields<K: Resource>(object: &mut K) {
     kube::ResourceExt::managed_fields_mut(object).clear();
+}
+
+/// Keeps, of a child's metadata, only what Hygie reads: its name, UID and versions, whether
+/// it is being deleted, its owner (references, and the owner-uid annotation), the labels
+/// Hygie selects its children by and the claim a key opens. A child is cached for every
+/// workspace, a dozen of them each: the rest (labels and annotations of others, finalizers,
+/// timestamps) was most of the operator's memory at a thousand workspaces.
+pub fn keep_what_hygie_reads<K: Resource>(object: &mut K) {
+    use crate::build::labels::{CLAIM, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE};
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    meta.creation_timestamp = None;
+    meta.finalizers = None;
+    meta.generate_name = None;
+    meta.self_link = None;
+    meta.deletion_grace_period_seconds = None;
+    let keep = |map: &mut Option<BTreeMap<String, String>>, keys: &[&str]| {
+        if let Some(entries) = map {
+            entries.retain(|key, _| keys.contains(&key.as_str()));
+            if entries.is_empty() {
+                *map = None;
+            }
+        }
+    };
+    keep(
+        &mut meta.labels,
+        &[MANAGED_BY, WORKSPACE, DATASET, EXPORT_REQUEST],
+    );
+    keep(&mut meta.annotations, &[OWNER_UID, CLAIM]);
+    for reference in meta.owner_references.iter_mut().flatten() {
+        reference.block_owner_deletion = None;
+    }
 }
 
 /// Calls `$body` with `$api` bound to the namespaced `Api` of the child kind named `$kind`.
