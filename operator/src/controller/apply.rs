@@ -198,23 +198,47 @@ impl Applier {
         if existing.is_none() && !self.guard.enforced().await {
             // Not among Hygie's children, and the API server does not refuse the operator an
             // object it did not create: a forced apply would adopt an object of that name.
-            let found = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
-                api.get_metadata_opt(name).await?.map(|o| o.metadata)
-            });
-            if let Some(found) = found {
-                check_foreign(child.kind(), &found, owner_uid(child.meta()))?;
-            }
+            self.refuse_foreign(child, namespace, name).await?;
         }
         let params = PatchParams::apply(self.manager).force();
-        let meta: ObjectMeta = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
+        let applied = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
             let patch = Patch::Apply(child.to_json());
-            api.patch(name, &params, &patch).await.map_err(|e| not_adopted(e, child.kind(), name))?.meta().clone()
+            api.patch(name, &params, &patch).await.map(|o| o.meta().clone())
         });
+        let meta = match applied {
+            Ok(meta) => meta,
+            Err(kube::Error::Api(status)) if status.message.contains(NOT_ADOPTED) => {
+                return Err(Error::NotOurs(format!(
+                    "{}/{name} exists and was not created by Hygie for this owner",
+                    child.kind()
+                )));
+            }
+            // The API server validates an object before admission: an apply over somebody
+            // else's object may be refused as invalid first (a claim's spec is immutable).
+            // Nothing was written; say whose object is in the way, if it is somebody else's.
+            Err(e) if existing.is_none() => {
+                self.refuse_foreign(child, namespace, name).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.applied
             .lock()
             .expect("not poisoned")
             .insert(key, (hash, version(&meta)));
         Ok(true)
+    }
+
+    /// Refuses the object of `child`'s name, if there is one that Hygie did not create for
+    /// this owner.
+    async fn refuse_foreign(&self, child: &Child, namespace: &str, name: &str) -> Result<()> {
+        let found = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
+            api.get_metadata_opt(name).await?.map(|o| o.metadata)
+        });
+        match found {
+            Some(found) => check_foreign(child.kind(), &found, owner_uid(child.meta())),
+            None => Ok(()),
+        }
     }
 
     /// A key Secret missing while the claim it opens exists was deleted by someone: the volume
@@ -370,16 +394,6 @@ impl Applier {
             namespace.to_owned(),
             name.to_owned(),
         ));
-    }
-}
-
-/// The never-adopts policy's refusal, as the refusal of an object that is not Hygie's.
-fn not_adopted(error: kube::Error, kind: &str, name: &str) -> Error {
-    match error {
-        kube::Error::Api(status) if status.message.contains(NOT_ADOPTED) => Error::NotOurs(
-            format!("{kind}/{name} exists and was not created by Hygie for this owner"),
-        ),
-        other => other.into(),
     }
 }
 
