@@ -778,6 +778,84 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
 }
 
 #[tokio::test]
+async fn a_restart_writes_nothing_but_what_somebody_changed_meanwhile() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("rewrite").await;
+    let mut first = Operator::start("rewrite-1", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    first.kill();
+
+    // While no operator runs, somebody opens one of the workspace's NetworkPolicies.
+    let policies: Api<NetworkPolicy> = scene.api();
+    let name = scene.children::<NetworkPolicy>().await[0].clone();
+    let before = policies
+        .get(&name)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .pod_selector;
+    let opened = json!({"spec": {"podSelector": {"matchLabels": {"opened": "yes"}}}});
+    policies
+        .patch(&name, &PatchParams::default(), &Patch::Merge(opened))
+        .await
+        .unwrap();
+
+    let since = jiff::Timestamp::now();
+    let second = Operator::start("rewrite-2", LEASE, 3600);
+    let selector = before.clone();
+    wait_for(
+        &policies,
+        &name,
+        "put back",
+        CONVERGE,
+        move |p: Option<&NetworkPolicy>| {
+            p.and_then(|p| p.spec.as_ref())
+                .is_some_and(|s| s.pod_selector == selector)
+        },
+    )
+    .await;
+    let reconciled = |kind: &str| {
+        second.metrics().lines().any(|l| {
+            l.starts_with(&format!("hygie_reconciliations_total{{kind=\"{kind}\"}}"))
+                && !l.ends_with(" 0")
+        })
+    };
+    for _ in 0..100 {
+        if reconciled("Workspace") && reconciled("Dataset") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let writes: Vec<String> = requests_by(OPERATOR_USER, since)
+        .into_iter()
+        .filter(|r| r.is_write() && r.namespace == scene.namespace.name)
+        .map(|r| match r.resource.as_str() {
+            "events" => format!("{} events", r.verb),
+            _ => format!("{} {}/{}", r.verb, r.resource, r.name),
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("patch networkpolicies/{name}"),
+            "create events".to_owned()
+        ],
+        "after the restart, Hygie puts back what was changed, says so, and writes nothing else"
+    );
+    assert!(
+        second
+            .log()
+            .contains(&format!("\"audit_reasons\":\"NetworkPolicy/{name}\"")),
+        "the Event and the audit record name the object put back"
+    );
+}
+
+#[tokio::test]
 async fn of_two_replicas_one_leads_and_the_other_takes_over() {
     let _turn = one_at_a_time().await;
     // A lease of its own: a stale holder from an earlier run would only blur the picture.

@@ -25,6 +25,11 @@ pub const CLAIM: &str = "hygie.io/claim";
 /// reference (a retained volume has none).
 pub const OWNER_UID: &str = "hygie.io/owner-uid";
 
+/// Annotation on every applied child: a digest of what Hygie applied. With the caches' view of
+/// who else wrote the object, it lets a restarted operator know a child is as it left it,
+/// without writing it again.
+pub const APPLIED_HASH: &str = "hygie.io/applied-hash";
+
 /// Who owns a child: a workspace, a dataset or an export request, by name.
 #[derive(Clone, Copy, Debug)]
 pub enum Owner<'a> {

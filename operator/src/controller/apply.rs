@@ -2,12 +2,12 @@
 //! desired. An object is written only when Hygie's desired state for it changed or the object
 //! changed under it: Hygie remembers, per child, the hash of what it applied and the version
 //! the API server answered, and compares with the watched metadata. At rest, zero writes.
-//! After a restart that memory is empty, so every child is applied once more (a no-op for the
-//! API server).
+//! After a restart that memory is empty: each child carries the digest of what was applied
+//! (`hygie.io/applied-hash`), which the caches keep only while nobody else has written the
+//! object, so a child that is as Hygie left it is not written again.
 
 use std::{
-    collections::{BTreeSet, HashMap, hash_map::DefaultHasher},
-    hash::{Hash, Hasher},
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -16,6 +16,7 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
+use sha2::{Digest, Sha256};
 
 use super::{
     adoption::AdoptionGuard,
@@ -27,7 +28,7 @@ use crate::{
     admission::NOT_ADOPTED,
     build::{
         Child,
-        labels::{CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+        labels::{APPLIED_HASH, CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
     },
 };
 
@@ -114,7 +115,7 @@ pub struct Applier {
     manager: &'static str,
     pub cache: ChildCache,
     guard: Arc<AdoptionGuard>,
-    applied: Mutex<HashMap<ChildKey, (u64, String)>>,
+    applied: Mutex<HashMap<ChildKey, (String, String)>>,
 }
 
 /// What an apply changed, for Events.
@@ -179,10 +180,8 @@ impl Applier {
     async fn apply_one(&self, child: &Child, namespace: &str, name: &str) -> Result<bool> {
         let key: ChildKey = (child.kind(), namespace.to_owned(), name.to_owned());
         let hash = hash_of(child);
-        let existing = self
-            .cache
-            .get(child.kind(), namespace, name)
-            .map(|m| version(&m));
+        let cached = self.cache.get(child.kind(), namespace, name);
+        let existing = cached.as_ref().map(version);
         let remembered = self
             .applied
             .lock()
@@ -195,6 +194,17 @@ impl Applier {
         {
             return Ok(false);
         }
+        if let (Some(cached), None) = (&cached, &remembered)
+            && applied_hash(cached) == Some(&hash)
+        {
+            // A restarted operator: the object is as Hygie last applied it, and nobody else
+            // wrote it since (the cache keeps the digest only then).
+            self.applied
+                .lock()
+                .expect("not poisoned")
+                .insert(key, (hash, version(cached)));
+            return Ok(false);
+        }
         if existing.is_none() && !self.guard.enforced().await {
             // Not among Hygie's children, and the API server does not refuse the operator an
             // object it did not create: a forced apply would adopt an object of that name.
@@ -202,7 +212,7 @@ impl Applier {
         }
         let params = PatchParams::apply(self.manager).force();
         let applied = with_child_api!(child.kind(), self.client.clone(), namespace, api => {
-            let patch = Patch::Apply(child.to_json());
+            let patch = Patch::Apply(with_applied_hash(child, &hash));
             api.patch(name, &params, &patch).await.map(|o| o.meta().clone())
         });
         let meta = match applied {
@@ -406,8 +416,19 @@ fn version(meta: &ObjectMeta) -> String {
     }
 }
 
-fn hash_of(child: &Child) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    child.to_json().to_string().hash(&mut hasher);
-    hasher.finish()
+/// A digest of what Hygie applies for `child`, the same in every process and release.
+fn hash_of(child: &Child) -> String {
+    let digest = Sha256::digest(child.to_json().to_string());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `child` as applied: with the digest of itself.
+fn with_applied_hash(child: &Child, hash: &str) -> serde_json::Value {
+    let mut body = child.to_json();
+    body["metadata"]["annotations"][APPLIED_HASH] = hash.into();
+    body
+}
+
+fn applied_hash(meta: &ObjectMeta) -> Option<&String> {
+    meta.annotations.as_ref()?.get(APPLIED_HASH)
 }

@@ -194,9 +194,15 @@ pub fn forget_managed_fields<K: Resource>(object: &mut K) {
 /// Hygie selects its children by and the claim a key opens. A child is cached for every
 /// workspace, a dozen of them each: the rest (labels and annotations of others, finalizers,
 /// timestamps) was most of the operator's memory at a thousand workspaces.
+///
+/// The digest of what Hygie applied is kept only while nobody else wrote the object since: it
+/// then says the object is as Hygie left it.
 pub fn keep_what_hygie_reads<K: Resource>(object: &mut K) {
-    use crate::build::labels::{CLAIM, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE};
+    use crate::build::labels::{
+        APPLIED_HASH, CLAIM, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE,
+    };
     let meta = object.meta_mut();
+    let untouched = !written_by_others(meta);
     meta.managed_fields = None;
     meta.creation_timestamp = None;
     meta.finalizers = None;
@@ -215,10 +221,45 @@ pub fn keep_what_hygie_reads<K: Resource>(object: &mut K) {
         &mut meta.labels,
         &[MANAGED_BY, WORKSPACE, DATASET, EXPORT_REQUEST],
     );
-    keep(&mut meta.annotations, &[OWNER_UID, CLAIM]);
+    match untouched {
+        true => keep(&mut meta.annotations, &[OWNER_UID, CLAIM, APPLIED_HASH]),
+        false => keep(&mut meta.annotations, &[OWNER_UID, CLAIM]),
+    }
     for reference in meta.owner_references.iter_mut().flatten() {
         reference.block_owner_deletion = None;
     }
+}
+
+/// Whether somebody other than Hygie's appliers wrote the object's own fields, as its
+/// managedFields record every writer: its status, its metadata (a volume binder's
+/// annotations, a finalizer) and the volume a claim is bound to are others' to write, and
+/// change nothing of what Hygie applied. A write of any field Hygie applies moves or shares that
+/// field's ownership, so it shows here.
+pub fn written_by_others(meta: &ObjectMeta) -> bool {
+    meta.managed_fields.iter().flatten().any(|entry| {
+        let hygie = entry.operation.as_deref() == Some("Apply")
+            && entry
+                .manager
+                .as_deref()
+                .is_some_and(|m| super::APPLIERS.contains(&m));
+        let status = entry.subresource.as_deref() == Some("status");
+        let fields = entry
+            .fields_v1
+            .as_ref()
+            .and_then(|f| f.0.as_object())
+            .into_iter()
+            .flatten();
+        let beyond_metadata = fields
+            .into_iter()
+            .any(|(field, owned)| match field.as_str() {
+                "f:metadata" => false,
+                "f:spec" => owned
+                    .as_object()
+                    .is_some_and(|spec| spec.keys().any(|k| k != "f:volumeName")),
+                _ => true,
+            });
+        !hygie && !status && beyond_metadata
+    })
 }
 
 /// Calls `$body` with `$api` bound to the namespaced `Api` of the child kind named `$kind`.
@@ -274,3 +315,91 @@ pub async fn orphan(
 }
 
 pub(crate) use with_child_api;
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+    use serde_json::json;
+
+    use super::*;
+
+    fn written(entries: &[(&str, &str, Option<&str>, serde_json::Value)]) -> bool {
+        let meta = ObjectMeta {
+            managed_fields: Some(
+                entries
+                    .iter()
+                    .map(
+                        |(manager, operation, subresource, fields)| ManagedFieldsEntry {
+                            manager: Some((*manager).into()),
+                            operation: Some((*operation).into()),
+                            subresource: subresource.map(Into::into),
+                            fields_v1: Some(FieldsV1(fields.clone())),
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        written_by_others(&meta)
+    }
+
+    const APPLIED: (&str, &str, Option<&str>, serde_json::Value) = (
+        "hygie-workspace-controller",
+        "Apply",
+        None,
+        serde_json::Value::Null,
+    );
+
+    #[test]
+    fn status_metadata_and_a_binding_are_not_writes_of_what_hygie_applied() {
+        assert!(!written(&[APPLIED]));
+        assert!(!written(&[
+            APPLIED,
+            (
+                "kube-controller-manager",
+                "Update",
+                Some("status"),
+                json!({"f:status": {"f:phase": {}}})
+            ),
+            (
+                "kube-controller-manager",
+                "Update",
+                None,
+                json!({"f:metadata": {"f:annotations": {"f:pv.kubernetes.io/bind-completed": {}}},
+                       "f:spec": {"f:volumeName": {}}})
+            ),
+        ]));
+    }
+
+    #[test]
+    fn anybody_elses_write_of_the_object_shows() {
+        let ingress = json!({"f:spec": {"f:ingress": {}}});
+        assert!(written(&[
+            APPLIED,
+            ("kubectl-edit", "Update", None, ingress.clone())
+        ]));
+        assert!(written(&[
+            APPLIED,
+            (
+                "hygie-workspace-controller",
+                "Update",
+                None,
+                ingress.clone()
+            )
+        ]));
+        assert!(written(&[
+            APPLIED,
+            (
+                "hygie-fail-closed",
+                "Update",
+                None,
+                json!({"f:spec": {"f:replicas": {}}})
+            )
+        ]));
+        assert!(written(&[
+            APPLIED,
+            ("kubectl", "Update", None, json!({"f:rules": {}}))
+        ]));
+    }
+}

@@ -45,6 +45,8 @@ pub use error::Error;
 const WORKSPACE_MANAGER: &str = "hygie-workspace-controller";
 const DATASET_MANAGER: &str = "hygie-dataset-controller";
 const EXPORT_MANAGER: &str = "hygie-export-controller";
+/// The field managers that apply children.
+const APPLIERS: [&str; 3] = [WORKSPACE_MANAGER, DATASET_MANAGER, EXPORT_MANAGER];
 /// The field manager that scales a workload to zero when its rules stop holding.
 const FAIL_CLOSED_MANAGER: &str = "hygie-fail-closed";
 
