@@ -1,10 +1,10 @@
-//! What Hygie knows of the children that exist: their metadata, kept current by
-//! metadata-only watches (cheap in memory: no spec, no key material), filtered by the labels
-//! Hygie puts on everything it creates. The same watches trigger the owners' reconciles.
+//! What Hygie knows of the children that exist, kept current by metadata-only watches (no
+//! spec, no key material) filtered by the labels Hygie puts on everything it creates, and
+//! kept as compact records ([`KnownStore`]). The same watches trigger the owners' reconciles.
 
-use std::{collections::BTreeMap, fmt::Debug, sync::Arc};
+use std::{collections::BTreeMap, fmt::Debug};
 
-use futures::{FutureExt, StreamExt, future::BoxFuture};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use kube::{
     Api, Client, Resource,
@@ -17,40 +17,7 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 
-/// Looks up the metadata of one kind of child.
-pub trait MetaStore: Send + Sync {
-    fn get(&self, namespace: &str, name: &str) -> Option<ObjectMeta>;
-    fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta>;
-    /// Resolves once the store holds the whole first list.
-    fn ready(&self) -> BoxFuture<'static, ()>;
-}
-
-impl<K> MetaStore for Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    fn get(&self, namespace: &str, name: &str) -> Option<ObjectMeta> {
-        self.get(&reflector::ObjectRef::new(name).within(namespace))
-            .map(|o| o.meta().clone())
-    }
-
-    fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta> {
-        self.state()
-            .iter()
-            .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
-            .map(|o| o.meta().clone())
-            .collect()
-    }
-
-    fn ready(&self) -> BoxFuture<'static, ()> {
-        let store = self.clone();
-        async move {
-            // The writer lives as long as the operator: an error means it is stopping.
-            let _ = store.wait_until_ready().await;
-        }
-        .boxed()
-    }
-}
+use super::known::KnownStore;
 
 /// A kind of child Hygie creates in a namespace.
 pub trait Child:
@@ -77,10 +44,10 @@ impl<K> Child for K where
 {
 }
 
-/// The metadata of every child of one owner kind, by child kind.
+/// What Hygie knows of every child of one owner kind, by child kind.
 #[derive(Clone, Default)]
 pub struct ChildCache {
-    by_kind: BTreeMap<&'static str, Arc<dyn MetaStore>>,
+    by_kind: BTreeMap<&'static str, KnownStore>,
 }
 
 impl ChildCache {
@@ -111,7 +78,7 @@ impl ChildCache {
     /// Waits until every child kind has been listed once, at most `limit`. Until then an
     /// absent child may only be unlisted yet: no cleanup or prune may conclude from it.
     pub async fn wait_until_ready(&self, limit: std::time::Duration) -> bool {
-        let all = futures::future::join_all(self.by_kind.values().map(|s| s.ready()));
+        let all = futures::future::join_all(self.by_kind.values().map(KnownStore::listed));
         tokio::time::timeout(limit, all).await.is_ok()
     }
 
@@ -127,17 +94,19 @@ impl ChildCache {
         K: Child,
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
+        let known = self.known(K::KIND);
         let metadata: Api<PartialObjectMeta<K>> = Api::all(client.clone());
-        let trim = |child: &mut PartialObjectMeta<K>| {
-            child.types = None;
-            keep_what_hygie_reads(child);
-        };
-        self.watch(K::KIND, controller, metadata, label, trim).0
+        let stream = watcher(metadata, watcher::Config::default().labels(label))
+            .default_backoff()
+            .inspect_ok(move |event| known.apply(event))
+            .touched_objects()
+            .boxed();
+        controller.owns_stream(stream)
     }
 
-    /// Like [`ChildCache::own`], but keeps whole objects, for the children whose status the
-    /// owner reads (a StatefulSet's ready replicas), less what `trim` removes. Returns their
-    /// store.
+    /// Like [`ChildCache::own`], and keeps whole objects besides, for the children whose
+    /// status the owner reads (a StatefulSet's ready replicas), less what `trim` removes.
+    /// Returns their store.
     pub fn own_whole<K, O>(
         &mut self,
         controller: Controller<O>,
@@ -149,36 +118,24 @@ impl ChildCache {
         K: Child,
         O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
     {
-        self.watch(
-            K::KIND,
-            controller,
-            Api::<K>::all(client.clone()),
-            label,
-            trim,
-        )
-    }
-
-    fn watch<T, O>(
-        &mut self,
-        kind: &'static str,
-        controller: Controller<O>,
-        api: Api<T>,
-        label: &str,
-        trim: fn(&mut T),
-    ) -> (Controller<O>, Store<T>)
-    where
-        T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-        O: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-    {
-        let writer: Writer<T> = Writer::default();
+        let known = self.known(K::KIND);
+        let writer: Writer<K> = Writer::default();
         let store = writer.as_reader();
-        self.by_kind.insert(kind, Arc::new(store.clone()));
-        let config = watcher::Config::default().labels(label);
-        let stream = reflector::reflector(writer, watcher(api, config).modify(trim))
-            .default_backoff()
+        let events = watcher(
+            Api::<K>::all(client.clone()),
+            watcher::Config::default().labels(label),
+        )
+        .default_backoff()
+        .inspect_ok(move |event| known.apply(event))
+        .modify(trim);
+        let stream = reflector::reflector(writer, events)
             .touched_objects()
             .boxed();
         (controller.owns_stream(stream), store)
+    }
+
+    fn known(&mut self, kind: &'static str) -> KnownStore {
+        self.by_kind.entry(kind).or_default().clone()
     }
 }
 
@@ -189,77 +146,14 @@ pub fn forget_managed_fields<K: Resource>(object: &mut K) {
     kube::ResourceExt::managed_fields_mut(object).clear();
 }
 
-/// Keeps, of a child's metadata, only what Hygie reads: its name, UID and versions, whether
-/// it is being deleted, its owner (references, and the owner-uid annotation), the labels
-/// Hygie selects its children by and the claim a key opens. A child is cached for every
-/// workspace, a dozen of them each: the rest (labels and annotations of others, finalizers,
-/// timestamps) was most of the operator's memory at a thousand workspaces.
-///
-/// The digest of what Hygie applied is kept only while nobody else wrote the object since: it
-/// then says the object is as Hygie left it.
-pub fn keep_what_hygie_reads<K: Resource>(object: &mut K) {
-    use crate::build::labels::{
-        APPLIED_HASH, CLAIM, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE,
-    };
+/// Keeps, of a whole child's metadata, only its identity and owners: what Hygie reads of its
+/// metadata is in the [`KnownStore`], and the whole object is kept for its status.
+pub fn keep_identity_only<K: Resource>(object: &mut K) {
     let meta = object.meta_mut();
-    let untouched = !written_by_others(meta);
     meta.managed_fields = None;
-    meta.creation_timestamp = None;
+    meta.labels = None;
+    meta.annotations = None;
     meta.finalizers = None;
-    meta.generate_name = None;
-    meta.self_link = None;
-    meta.deletion_grace_period_seconds = None;
-    let keep = |map: &mut Option<BTreeMap<String, String>>, keys: &[&str]| {
-        if let Some(entries) = map {
-            entries.retain(|key, _| keys.contains(&key.as_str()));
-            if entries.is_empty() {
-                *map = None;
-            }
-        }
-    };
-    keep(
-        &mut meta.labels,
-        &[MANAGED_BY, WORKSPACE, DATASET, EXPORT_REQUEST],
-    );
-    match untouched {
-        true => keep(&mut meta.annotations, &[OWNER_UID, CLAIM, APPLIED_HASH]),
-        false => keep(&mut meta.annotations, &[OWNER_UID, CLAIM]),
-    }
-    for reference in meta.owner_references.iter_mut().flatten() {
-        reference.block_owner_deletion = None;
-    }
-}
-
-/// Whether somebody other than Hygie's appliers wrote the object's own fields, as its
-/// managedFields record every writer: its status, its metadata (a volume binder's
-/// annotations, a finalizer) and the volume a claim is bound to are others' to write, and
-/// change nothing of what Hygie applied. A write of any field Hygie applies moves or shares that
-/// field's ownership, so it shows here.
-pub fn written_by_others(meta: &ObjectMeta) -> bool {
-    meta.managed_fields.iter().flatten().any(|entry| {
-        let hygie = entry.operation.as_deref() == Some("Apply")
-            && entry
-                .manager
-                .as_deref()
-                .is_some_and(|m| super::APPLIERS.contains(&m));
-        let status = entry.subresource.as_deref() == Some("status");
-        let fields = entry
-            .fields_v1
-            .as_ref()
-            .and_then(|f| f.0.as_object())
-            .into_iter()
-            .flatten();
-        let beyond_metadata = fields
-            .into_iter()
-            .any(|(field, owned)| match field.as_str() {
-                "f:metadata" => false,
-                "f:spec" => owned
-                    .as_object()
-                    .is_some_and(|spec| spec.keys().any(|k| k != "f:volumeName")),
-                _ => true,
-            });
-        !hygie && !status && beyond_metadata
-    })
 }
 
 /// Calls `$body` with `$api` bound to the namespaced `Api` of the child kind named `$kind`.
@@ -315,91 +209,3 @@ pub async fn orphan(
 }
 
 pub(crate) use with_child_api;
-
-#[cfg(test)]
-mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
-    use serde_json::json;
-
-    use super::*;
-
-    fn written(entries: &[(&str, &str, Option<&str>, serde_json::Value)]) -> bool {
-        let meta = ObjectMeta {
-            managed_fields: Some(
-                entries
-                    .iter()
-                    .map(
-                        |(manager, operation, subresource, fields)| ManagedFieldsEntry {
-                            manager: Some((*manager).into()),
-                            operation: Some((*operation).into()),
-                            subresource: subresource.map(Into::into),
-                            fields_v1: Some(FieldsV1(fields.clone())),
-                            ..Default::default()
-                        },
-                    )
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        written_by_others(&meta)
-    }
-
-    const APPLIED: (&str, &str, Option<&str>, serde_json::Value) = (
-        "hygie-workspace-controller",
-        "Apply",
-        None,
-        serde_json::Value::Null,
-    );
-
-    #[test]
-    fn status_metadata_and_a_binding_are_not_writes_of_what_hygie_applied() {
-        assert!(!written(&[APPLIED]));
-        assert!(!written(&[
-            APPLIED,
-            (
-                "kube-controller-manager",
-                "Update",
-                Some("status"),
-                json!({"f:status": {"f:phase": {}}})
-            ),
-            (
-                "kube-controller-manager",
-                "Update",
-                None,
-                json!({"f:metadata": {"f:annotations": {"f:pv.kubernetes.io/bind-completed": {}}},
-                       "f:spec": {"f:volumeName": {}}})
-            ),
-        ]));
-    }
-
-    #[test]
-    fn anybody_elses_write_of_the_object_shows() {
-        let ingress = json!({"f:spec": {"f:ingress": {}}});
-        assert!(written(&[
-            APPLIED,
-            ("kubectl-edit", "Update", None, ingress.clone())
-        ]));
-        assert!(written(&[
-            APPLIED,
-            (
-                "hygie-workspace-controller",
-                "Update",
-                None,
-                ingress.clone()
-            )
-        ]));
-        assert!(written(&[
-            APPLIED,
-            (
-                "hygie-fail-closed",
-                "Update",
-                None,
-                json!({"f:spec": {"f:replicas": {}}})
-            )
-        ]));
-        assert!(written(&[
-            APPLIED,
-            ("kubectl", "Update", None, json!({"f:rules": {}}))
-        ]));
-    }
-}

@@ -12,6 +12,7 @@ mod events;
 mod export;
 mod jobs;
 mod keys;
+mod known;
 mod profile;
 mod status;
 mod workspace;
@@ -287,7 +288,7 @@ fn owns_workspace_children(
     let controller = cache.own::<Secret, _>(controller, client, label);
     // Only the metadata and the phase of a claim are read.
     let phase_only = |claim: &mut PersistentVolumeClaim| {
-        children::keep_what_hygie_reads(claim);
+        children::keep_identity_only(claim);
         claim.spec = None;
         let phase = claim.status.as_ref().and_then(|s| s.phase.clone());
         claim.status = Some(PersistentVolumeClaimStatus {
@@ -300,7 +301,7 @@ fn owns_workspace_children(
     let controller = cache.own::<Service, _>(controller, client, label);
     // Only the metadata, the replica count and the status of a StatefulSet are read.
     let status_only = |statefulset: &mut StatefulSet| {
-        children::keep_what_hygie_reads(statefulset);
+        children::keep_identity_only(statefulset);
         let replicas = statefulset.spec.as_ref().and_then(|s| s.replicas);
         statefulset.spec = Some(k8s_openapi::api::apps::v1::StatefulSetSpec {
             replicas,
