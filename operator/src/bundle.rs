@@ -36,6 +36,7 @@ fn yaml_options() -> serde_saphyr::Options {
         budget: serde_saphyr::budget! {
             max_documents: 100_000,
             max_nodes: 10_000_000,
+            max_events: 25_000_000,
         },
     }
 }

@@ -205,6 +205,49 @@ fn only_regular_files_are_read() {
 }
 
 #[test]
+fn a_generated_manifest_of_ten_thousand_workspaces_is_read_in_one_file() {
+    let fixture = std::fs::read_to_string(repo("tests/fixtures/e2e/bundle.yaml")).unwrap();
+    let documents: Vec<&str> = fixture.split("\n---\n").collect();
+    let (profile, dataset, workspace) = (documents[0], documents[1], documents[2]);
+    let mut manifest = String::from(profile);
+    for i in 0..10_000 {
+        let dataset = dataset.replace("name: cohort", &format!("name: cohort-{i}"));
+        let workspace = workspace
+            .replace("name: study", &format!("name: study-{i}"))
+            .replace("{name: cohort,", &format!("{{name: cohort-{i},"));
+        manifest.push_str(&format!("\n---\n{dataset}\n---\n{workspace}"));
+    }
+    let path = std::env::temp_dir().join(format!("hygie-generated-{}.yaml", std::process::id()));
+    std::fs::write(&path, manifest).unwrap();
+    let out = hygie(&["check", "-f", path.to_str().unwrap(), "--now", NOW]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn an_alias_bomb_is_refused() {
+    let mut bomb = String::from(
+        "apiVersion: hygie.io/v1alpha1\nkind: HostingProfile\nmetadata: {name: bomb}\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        let items = vec![previous.as_str(); 10].join(", ");
+        bomb.push_str(&format!("x{level}: &a{level} [{items}]\n"));
+    }
+    let path = std::env::temp_dir().join(format!("hygie-bomb-{}.yaml", std::process::id()));
+    std::fs::write(&path, bomb).unwrap();
+    let out = hygie(&["check", "-f", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("hygie-bomb"),
+        "names the file: {}",
+        out.stderr
+    );
+    assert_no_panic(&out);
+}
+
+#[test]
 fn missing_files_and_empty_arguments_are_errors() {
     let out = hygie(&["check", "-f", "no/such/dir"]);
     assert_eq!(out.code, 2);
