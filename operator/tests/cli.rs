@@ -231,7 +231,7 @@ fn an_alias_bomb_is_refused() {
     );
     for level in 1..10 {
         let previous = format!("*a{}", level - 1);
-        let items = vec![previous.as_str(); 10].join(", ");
+        let items = [previous.as_str(); 10].join(", ");
         bomb.push_str(&format!("x{level}: &a{level} [{items}]\n"));
     }
     let path = std::env::temp_dir().join(format!("hygie-bomb-{}.yaml", std::process::id()));
