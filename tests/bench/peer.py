@@ -1,8 +1,8 @@
-"""A peer operator measured as run.sh measures Hygie: Kubeflow's notebook-controller, built from
-its unmodified sources, running as its own identity against a fresh test control plane with its
-own CRD and RBAC. N Notebooks (the image, resources and one volume of a Hygie workspace), then
-time to reconcile them all, then STEADY seconds at rest; requests from the API server's audit
-log, CPU and peak RSS from /proc. Usage: peer.py N PEER BINARY SOURCES [STEADY]."""
+"""A peer operator measured as run.sh measures Hygie: one of Kubeflow's notebook controllers,
+built from its unmodified sources, running as its own identity against a fresh test control
+plane with its own CRDs and RBAC. N objects as close as the peer's kind allows to a Hygie
+workspace, then time to reconcile them all, then STEADY seconds at rest; requests from the API
+server's audit log, CPU and peak RSS from /proc. Usage: peer.py N PEER BINARY SOURCES [STEADY]."""
 
 import json
 import os
@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import (  # noqa: E402
     PER_NAMESPACE, WRITES, apply_in_parallel, audit, kubectl, now, print_requests, proc)
 
-USER = "kubeflow-notebook-controller"
+USER = "kubeflow-peer"
 
 
 def client_certificate(state):
@@ -59,13 +59,50 @@ def notebooks(n):
     return items
 
 
-def reconciled(n):
-    """Every Notebook has its StatefulSet and its Service, which it owns."""
+def workspaces(n):
+    """Kubeflow Notebooks v2 Workspaces of the sample WorkspaceKind `jupyterlab`, with a home
+    volume and one read-only data volume, as a Hygie workspace has."""
+    return [{
+        "apiVersion": "kubeflow.org/v1beta1", "kind": "Workspace",
+        "metadata": {"name": f"ws-{i}", "namespace": f"bench-{i // PER_NAMESPACE}"},
+        "spec": {"kind": "jupyterlab", "paused": False, "podTemplate": {
+            "podMetadata": {"labels": {}, "annotations": {}},
+            "volumes": {"home": f"home-{i}",
+                        "data": [{"pvcName": f"data-{i}", "mountPath": "/data", "readOnly": True}]},
+            "options": {"imageConfig": "jupyter-scipy:v1.10.0", "podConfig": "tiny_cpu"},
+        }},
+    } for i in range(n)]
+
+
+# What each peer is: where its CRDs and ClusterRole are in its sources, what it must be given
+# before its objects (a WorkspaceKind), its objects, the kind that owns its children, and how it
+# runs without what a test control plane lacks (Istio, culling, admission webhooks).
+PEERS = {
+    "kubeflow-notebook-controller": {
+        "crds": ["config/crd/bases"], "role": "config/rbac/role.yaml", "setup": [],
+        "objects": notebooks, "owner": "Notebook",
+        "env": {"USE_ISTIO": "false", "ENABLE_CULLING": "false"},
+        "args": ["--metrics-addr", "127.0.0.1:18091", "--probe-addr", "127.0.0.1:18092"],
+    },
+    "kubeflow-workspaces-controller": {
+        "crds": ["manifests/kustomize/base/crd/kubeflow.org_workspacekinds.yaml",
+                 "manifests/kustomize/base/crd/kubeflow.org_workspaces.yaml"],
+        "role": "manifests/kustomize/base/manager/role.yaml",
+        "setup": ["manifests/kustomize/samples/jupyterlab_v1beta1_workspacekind.yaml"],
+        "objects": workspaces, "owner": "Workspace",
+        "env": {"ENABLE_WEBHOOKS": "false"},
+        "args": ["--metrics-bind-address", "127.0.0.1:18091", "--health-probe-bind-address", "127.0.0.1:18092"],
+    },
+}
+
+
+def reconciled(n, owner):
+    """Every object has its StatefulSet and its Service, which it owns."""
     counts = []
     for kind in ("statefulsets", "services"):
         listed = json.loads(kubectl("get", kind, "-A", "-o", "json"))["items"]
         owned = [o for o in listed
-                 if any(r.get("kind") == "Notebook" for r in o["metadata"].get("ownerReferences", []))]
+                 if any(r.get("kind") == owner for r in o["metadata"].get("ownerReferences", []))]
         counts.append(len(owned))
     return min(counts) >= n
 
@@ -75,37 +112,39 @@ def main():
     steady_seconds = int(sys.argv[5]) if len(sys.argv) > 5 else 120
     state = Path(os.environ["KUBECONFIG"]).parent
 
-    kubectl("apply", "--server-side", "-f", str(sources / "config/crd/bases"))
+    spec = PEERS[peer]
+    for crds in spec["crds"]:
+        kubectl("apply", "--server-side", "-f", str(sources / crds))
     for attempt in range(30):
         try:
-            kubectl("wait", "--for=condition=Established", "crd/notebooks.kubeflow.org", "--timeout=10s")
+            kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=10s")
             break
         except subprocess.CalledProcessError:
             if attempt == 29:
                 raise
             time.sleep(1)
-    role = next(d for d in yaml.safe_load_all((sources / "config/rbac/role.yaml").read_text()) if d)
-    role["metadata"]["name"] = "notebook-controller"
+    role = next(d for d in yaml.safe_load_all((sources / spec["role"]).read_text()) if d)
+    role["metadata"]["name"] = "peer-controller"
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "notebook-controller"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "notebook-controller"},
+               "metadata": {"name": "peer-controller"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "peer-controller"},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]}
     kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    for setup in spec["setup"]:
+        kubectl("apply", "--server-side", "-f", str(sources / setup))
     for i in range((n + PER_NAMESPACE - 1) // PER_NAMESPACE):
         kubectl("create", "namespace", f"bench-{i}")
 
     log_path = Path(binary).parent.parent / "controller.log"
     log = open(log_path, "w")
-    env = dict(os.environ, KUBECONFIG=str(client_certificate(state)), USE_ISTIO="false", ENABLE_CULLING="false")
-    controller = subprocess.Popen(
-        [binary, "--metrics-addr", "127.0.0.1:18091", "--probe-addr", "127.0.0.1:18092"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    env = dict(os.environ, KUBECONFIG=str(client_certificate(state)), **spec["env"])
+    controller = subprocess.Popen([binary, *spec["args"]], env=env, stdout=log, stderr=subprocess.STDOUT)
     time.sleep(2)
 
-    items = notebooks(n)
+    items = spec["objects"](n)
     started = now()
     apply_in_parallel(items)
-    while not reconciled(n):
+    while not reconciled(n, spec["owner"]):
         if controller.poll() is not None:
             sys.exit(f"the peer exited; see {log_path}")
         time.sleep(1)

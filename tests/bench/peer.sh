@@ -13,7 +13,9 @@ SOURCES="$(cd ../shared/peers/"$PEER" && pwd)"
 WORK="$PWD/target/bench-peer/$PEER"
 if [ ! -x "$WORK/bin/controller" ]; then
   rm -rf "$WORK/src" && mkdir -p "$WORK/bin" && cp -r "$SOURCES" "$WORK/src"
-  (cd "$WORK/src" && go build -o "$WORK/bin/controller" .) >&2
+  # The notebook-controller's main package is the module's root, the workspaces controller's cmd/.
+  MAIN=.; if [ -d "$WORK/src/cmd" ]; then MAIN=./cmd; fi
+  (cd "$WORK/src" && go build -o "$WORK/bin/controller" "$MAIN") >&2
 fi
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt >&2
