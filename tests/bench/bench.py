@@ -114,7 +114,15 @@ def audit(state, start, end, user=OPERATOR):
     """The requests `user` made between `start` and `end`, as the API server's audit log
     records them: (verb, resource[/subresource])."""
     requests = []
-    with open(state / "audit.log") as f:
+    # The current file and the rotated ones (audit-<time>.log), which a large run fills.
+    for path in sorted(state.glob("audit*.log")):
+        requests.extend(read_audit(path, start, end, user))
+    return requests
+
+
+def read_audit(path, start, end, user):
+    requests = []
+    with open(path) as f:
         for line in f:
             event = json.loads(line)
             if event["user"]["username"] != user:
@@ -287,6 +295,7 @@ def main():
     print(f"restart                          every object reconciled again after {restart_s:.1f} s "
           f"(a cold list: {cold_list_s:.1f} s), {len(restart_writes)} writes, {len(restart)} requests, "
           f"peak RSS {restart_rss:.1f} MiB")
+    print_requests(restart_writes, n, "workspace")
     print(f"workspaces={n} ready_s={ready_s:.1f} cpu_s={cpu:.1f} rss_mib={rss:.1f} "
           f"requests_per_ws={len(converging) / n:.1f} steady_writes={len(steady_writes)} "
           f"restart_s={restart_s:.1f} cold_list_s={cold_list_s:.1f} restart_writes={len(restart_writes)}")

@@ -8,6 +8,8 @@ N=${1:?usage: tests/bench/peer.sh N [PEER] [steady-seconds]}
 PEER=${2:-kubeflow-notebook-controller}
 STEADY=${3:-120}
 cd "$(dirname "$0")/../.."
+# Requests are counted from the audit log: keep every rotated file of a large run.
+export HYGIE_AUDIT_LOG_BACKUPS=100
 SOURCES="$(cd ../shared/peers/"$PEER" && pwd)"
 
 WORK="$PWD/target/bench-peer/$PEER"

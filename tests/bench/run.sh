@@ -8,6 +8,8 @@ set -euo pipefail
 N=${1:?usage: tests/bench/run.sh N [steady-seconds]}
 STEADY=${2:-120}
 cd "$(dirname "$0")/../.."
+# Requests are counted from the audit log: keep every rotated file of a large run.
+export HYGIE_AUDIT_LOG_BACKUPS=100
 
 cargo build --release --locked -p hygie >&2
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

@@ -121,7 +121,7 @@ start kube-apiserver \
   --service-cluster-ip-range 10.96.0.0/12 \
   --allow-privileged=false \
   --audit-log-path "$STATE/audit.log" --audit-policy-file "$HERE/audit-policy.yaml" \
-  --audit-log-maxsize 200 --audit-log-maxbackup 1 \
+  --audit-log-maxsize 200 --audit-log-maxbackup "${HYGIE_AUDIT_LOG_BACKUPS:-1}" \
   --profiling=false
 
 controllers=garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller
