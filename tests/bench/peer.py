@@ -80,7 +80,7 @@ def workspaces(n):
 PEERS = {
     "kubeflow-notebook-controller": {
         "crds": ["config/crd/bases"], "role": "config/rbac/role.yaml", "setup": [],
-        "objects": notebooks, "owner": "Notebook",
+        "objects": notebooks, "owner": "Notebook", "children": 2,
         "env": {"USE_ISTIO": "false", "ENABLE_CULLING": "false"},
         "args": ["--metrics-addr", "127.0.0.1:18091", "--probe-addr", "127.0.0.1:18092"],
     },
@@ -89,7 +89,7 @@ PEERS = {
                  "manifests/kustomize/base/crd/kubeflow.org_workspaces.yaml"],
         "role": "manifests/kustomize/base/manager/role.yaml",
         "setup": ["manifests/kustomize/samples/jupyterlab_v1beta1_workspacekind.yaml"],
-        "objects": workspaces, "owner": "Workspace",
+        "objects": workspaces, "owner": "Workspace", "children": 3,
         "env": {"ENABLE_WEBHOOKS": "false"},
         "args": ["--metrics-bind-address", "127.0.0.1:18091", "--health-probe-bind-address", "127.0.0.1:18092"],
     },
@@ -182,7 +182,7 @@ def main():
     print(f"CPU                              {cpu:.1f} s")
     print(f"peak RSS                         {rss:.1f} MiB")
     print(f"peer={peer} objects={n} ready_s={ready_s:.1f} cpu_s={cpu:.1f} rss_mib={rss:.1f} "
-          f"requests_per_obj={len(converging) / n:.1f} steady_writes={len(steady_writes)} children_per_obj=2")
+          f"requests_per_obj={len(converging) / n:.1f} steady_writes={len(steady_writes)} children_per_obj={spec['children']}")
 
 
 if __name__ == "__main__":
