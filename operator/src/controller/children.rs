@@ -62,17 +62,10 @@ impl ChildCache {
         namespace: &str,
         selector: &BTreeMap<String, String>,
     ) -> Vec<ObjectMeta> {
-        let Some(store) = self.by_kind.get(kind) else {
-            return Vec::new();
-        };
-        store
-            .in_namespace(namespace)
-            .into_iter()
-            .filter(|meta| {
-                let labels = meta.labels.clone().unwrap_or_default();
-                selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-            })
-            .collect()
+        self.by_kind
+            .get(kind)
+            .map(|store| store.matching(namespace, selector))
+            .unwrap_or_default()
     }
 
     /// Waits until every child kind has been listed once, at most `limit`. Until then an

@@ -197,12 +197,23 @@ impl KnownStore {
         entries.current.get(&key).map(|k| k.meta(namespace, name))
     }
 
-    pub fn in_namespace(&self, namespace: &str) -> Vec<ObjectMeta> {
+    /// The children in `namespace` whose labels include all of `selector`, matched on the
+    /// compact records: only those are made into metadata.
+    pub fn matching(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+    ) -> Vec<ObjectMeta> {
         let entries = self.entries.lock().expect("not poisoned");
         entries
             .current
             .iter()
-            .filter(|((ns, _), _)| ns == namespace)
+            .filter(|((ns, _), known)| {
+                ns == namespace
+                    && selector.iter().all(|(key, value)| {
+                        known.labels.iter().any(|(k, v)| k == key && v == value)
+                    })
+            })
             .map(|((ns, name), known)| known.meta(ns, name))
             .collect()
     }

@@ -157,7 +157,7 @@ async fn a_list_replaces_what_was_known_once_complete() {
         store.get("lab", "a").is_none(),
         "gone while the watch was down"
     );
-    assert_eq!(store.in_namespace("lab").len(), 1);
+    assert_eq!(store.matching("lab", &BTreeMap::new()).len(), 1);
     store.apply(&watcher::Event::Delete(object("b")));
-    assert!(store.in_namespace("lab").is_empty());
+    assert!(store.matching("lab", &BTreeMap::new()).is_empty());
 }
