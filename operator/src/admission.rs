@@ -14,6 +14,22 @@ pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
 pub const GRANTS_POLICY: &str = "hygie-operator-grants";
 /// Name of the policy that ties an export's requester and reviewers to who authenticated.
 pub const EXPORT_IDENTITY_POLICY: &str = "hygie-export-identity";
+/// Name of the policy that binds a review to the live request, in review, and its staged bytes.
+pub const REVIEW_BINDING_POLICY: &str = "hygie-export-review-binding";
+/// Name of the policy that keeps the record of a request once it is approved.
+pub const EXPORT_RECORDS_POLICY: &str = "hygie-export-records";
+/// The verb, on `exportrequests`, that lets the platform team delete a request once it is past
+/// review (RBAC accepts any verb; `cluster-admin` holds them all).
+pub const PURGE_VERB: &str = "purge";
+/// The phases in which a researcher may still withdraw a request by deleting it.
+const WITHDRAWABLE_PHASES: [&str; 3] = ["Submitted", "Staging", "InReview"];
+/// Who deletes what a deleted namespace held: the namespace controller, under its own service
+/// account or the controller manager's identity.
+const NAMESPACE_CONTROLLERS: [&str; 2] = [
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:kube-controller-manager",
+];
+
 /// Name of the policy that keeps the operator from writing to an object it did not create.
 pub const NEVER_ADOPTS_POLICY: &str = "hygie-operator-never-adopts";
 
@@ -43,6 +59,8 @@ pub fn policies(operator: &str) -> Vec<Value> {
     let (grants, grants_binding) = operator_grants_only_member_access(operator);
     let (identity, identity_binding) = exports_name_who_authenticated();
     let (adoption, adoption_binding) = operator_never_adopts(operator);
+    let (reviews, reviews_binding) = reviews_bound_to_the_request();
+    let (records, records_binding) = records_kept_once_approved();
     vec![
         members,
         members_binding,
@@ -52,7 +70,130 @@ pub fn policies(operator: &str) -> Vec<Value> {
         identity_binding,
         adoption,
         adoption_binding,
+        reviews,
+        reviews_binding,
+        records,
+        records_binding,
     ]
+}
+
+/// A review is a decision on one request and on the bytes it staged: the API server admits it
+/// only while that request (its UID, not only its name) is in review, with the digest of what
+/// it staged, and owned by it. A review of a request deleted and submitted again under the same
+/// name, one made before the files were staged, or one on other bytes is refused; the operator
+/// counts none of them either. The policy reads every ExportRequest of the review's namespace
+/// as a parameter (the API server evaluates it once per request and refuses if any refuses), so
+/// it holds without the operator; a review naming no live request passes here and never counts.
+fn reviews_bound_to_the_request() -> (Value, Value) {
+    let phase =
+        "has(params.status) && has(params.status.phase) ? params.status.phase : 'Submitted'";
+    let digest =
+        "has(params.status) && has(params.status.stagedDigest) ? params.status.stagedDigest : ''";
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": REVIEW_BINDING_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest"},
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["hygie.io"],
+                "apiVersions": ["*"],
+                "operations": ["CREATE"],
+                "resources": ["exportreviews"],
+            }]},
+            "variables": [
+                {"name": "reviewed", "expression": "params.metadata.name == object.spec.request"},
+                {"name": "phase", "expression": phase},
+                {"name": "digest", "expression": digest},
+            ],
+            "validations": [
+                {
+                    "expression": "!variables.reviewed || params.metadata.uid == object.spec.requestUID",
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.requestUID ' + object.spec.requestUID + ' is not the UID of ExportRequest ' + params.metadata.name + ' (' + params.metadata.uid + '): a review decides on one request, not on another of the same name'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "!variables.reviewed || variables.phase == 'InReview'",
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': ExportRequest ' + params.metadata.name + ' is ' + variables.phase + ', not InReview: a decision is recorded once its files are staged, on them'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "!variables.reviewed || variables.digest == object.spec.stagedDigest",
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': spec.stagedDigest is not the digest of what ExportRequest ' + params.metadata.name + ' staged (' + variables.digest + '): a review decides on the bytes it saw'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(r, r.kind == 'ExportRequest' && r.name == object.spec.request && r.uid == object.spec.requestUID)",
+                    "messageExpression": "'ExportReview ' + object.metadata.namespace + '/' + object.metadata.name + ': it must be owned by the ExportRequest it reviews (an ownerReference to ' + object.spec.request + ' with UID spec.requestUID), so that it goes with it'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": REVIEW_BINDING_POLICY, "labels": labels()},
+        "spec": {
+            "policyName": REVIEW_BINDING_POLICY,
+            "validationActions": ["Deny"],
+            "paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"},
+        },
+    });
+    (policy, binding)
+}
+
+/// A researcher withdraws a request by deleting it, but only before it is approved: from then
+/// on its object is the record of what left, and deleting it takes the `purge` verb on
+/// `exportrequests`, which the platform team holds and researchers do not. The namespace
+/// controller still empties a namespace being deleted.
+fn records_kept_once_approved() -> (Value, Value) {
+    let withdrawable: Vec<String> = WITHDRAWABLE_PHASES
+        .iter()
+        .map(|p| format!("'{p}'"))
+        .collect();
+    let controllers: Vec<String> = NAMESPACE_CONTROLLERS
+        .iter()
+        .map(|c| format!("'{c}'"))
+        .collect();
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": EXPORT_RECORDS_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["hygie.io"],
+                "apiVersions": ["*"],
+                "operations": ["DELETE"],
+                "resources": ["exportrequests"],
+            }]},
+            "matchConditions": [{
+                "name": "not-the-namespace-controller",
+                "expression": format!("!(request.userInfo.username in [{}])", controllers.join(", ")),
+            }],
+            "variables": [{
+                "name": "phase",
+                "expression": "has(oldObject.status) && has(oldObject.status.phase) ? oldObject.status.phase : 'Submitted'",
+            }],
+            "validations": [{
+                "expression": format!(
+                    "variables.phase in [{}] || authorizer.group('hygie.io').resource('exportrequests').namespace(oldObject.metadata.namespace).name(oldObject.metadata.name).check('{PURGE_VERB}').allowed()",
+                    withdrawable.join(", ")
+                ),
+                "messageExpression": format!("'ExportRequest ' + oldObject.metadata.namespace + '/' + oldObject.metadata.name + ' is ' + variables.phase + ': a request is withdrawn only before it is approved; from then on it is the record of the export, and deleting it takes the {PURGE_VERB} verb on exportrequests (the platform team\'s)'"),
+                "reason": "Forbidden",
+            }],
+        },
+    });
+    let binding = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": EXPORT_RECORDS_POLICY, "labels": labels()},
+        "spec": {"policyName": EXPORT_RECORDS_POLICY, "validationActions": ["Deny"]},
+    });
+    (policy, binding)
 }
 
 /// The kinds of children the operator creates, by API group and resource.

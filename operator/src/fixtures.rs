@@ -1,6 +1,8 @@
 //! Small, valid objects for unit tests, written as users write them: in YAML.
 
-use crate::api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace};
+use crate::api::{
+    Dataset, ExportRequest, ExportReview, HostingProfile, Workspace, export::staged_digest,
+};
 use crate::policy::Inventory;
 
 pub const NOW: &str = "2026-12-01T00:00:00Z";
@@ -97,11 +99,11 @@ pub fn profile_yaml(spec_lines: &str) -> HostingProfile {
 
 /// `alice`'s request to take a table out of `study` to the profile's `results` destination.
 pub fn export_request() -> ExportRequest {
-    parse(
+    let mut request: ExportRequest = parse(
         r#"
 apiVersion: hygie.io/v1alpha1
 kind: ExportRequest
-metadata: {name: table-1, namespace: research}
+metadata: {name: table-1, namespace: research, uid: 5b0c7a1e-2f61-4e0b-9d43-0b1f6a9e2c11}
 spec:
   workspace: study
   files: [tables/readmissions-by-age.csv]
@@ -109,15 +111,29 @@ spec:
   outputs: [AggregateStatistics]
   destination: results
   requester: alice
+status:
+  phase: InReview
+  reviewOpenedAt: "2027-01-04T09:00:00Z"
+  stagedFiles:
+    - {path: tables/readmissions-by-age.csv, size: 412, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
 "#,
-    )
+    );
+    let status = request.status.as_mut().expect("a status");
+    status.staged_digest = Some(staged_digest(&status.staged_files));
+    request
 }
 
-/// `reviewer`'s decision on `table-1`, declaring `groups`.
+/// `reviewer`'s decision on `table-1` as staged, declaring `groups`, made once it was in review.
 pub fn export_review(reviewer: &str, groups: &[&str], approve: bool) -> ExportReview {
+    let request = export_request();
     let decision = if approve { "Approve" } else { "Reject" };
+    let uid = request.metadata.uid.unwrap_or_default();
+    let digest = request
+        .status
+        .and_then(|s| s.staged_digest)
+        .unwrap_or_default();
     parse(&format!(
-        "apiVersion: hygie.io/v1alpha1\nkind: ExportReview\nmetadata: {{name: {reviewer}-on-table-1, namespace: research}}\nspec: {{request: table-1, reviewer: {reviewer}, reviewerGroups: {groups:?}, decision: {decision}, reason: \"checked the cell sizes\"}}\n"
+        "apiVersion: hygie.io/v1alpha1\nkind: ExportReview\nmetadata: {{name: {reviewer}-on-table-1, namespace: research, creationTimestamp: \"2027-01-04T10:00:00Z\"}}\nspec: {{request: table-1, requestUID: {uid}, stagedDigest: \"{digest}\", reviewer: {reviewer}, reviewerGroups: {groups:?}, decision: {decision}, reason: \"checked the cell sizes\"}}\n"
     ))
 }
 

@@ -717,13 +717,14 @@ mod tests {
     #[test]
     fn exports_are_listed_with_their_reviews_and_digests() {
         use crate::fixtures::{export_request, export_review};
+        const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let mut bundle = bundle();
         let mut request = export_request();
-        request.status = serde_json::from_value(serde_json::json!({
-            "phase": "Released",
-            "stagedFiles": [{"path": "tables/readmissions-by-age.csv", "size": 120, "sha256": "ab"}],
-            "releasedObjects": [{"url": "s3://out/research/table-1/tables/readmissions-by-age.csv", "sha256": "ab"}]
-        }))
+        let status = request.status.as_mut().unwrap();
+        status.phase = Some(crate::api::export::ExportPhase::Released);
+        status.released_objects = serde_json::from_value(serde_json::json!([
+            {"url": "s3://out/research/table-1/tables/readmissions-by-age.csv", "sha256": SHA}
+        ]))
         .unwrap();
         bundle.inventory.export_requests.push(request);
         bundle.reviews = vec![
@@ -745,14 +746,14 @@ mod tests {
         );
         assert_eq!(
             export.files,
-            ["tables/readmissions-by-age.csv sha256:ab (120 bytes)"]
+            [format!(
+                "tables/readmissions-by-age.csv sha256:{SHA} (412 bytes)"
+            )]
         );
         assert!(register.markdown().contains("## Exports"));
-        assert!(
-            register
-                .html()
-                .contains("s3://out/research/table-1/tables/readmissions-by-age.csv sha256:ab")
-        );
+        assert!(register.html().contains(&format!(
+            "s3://out/research/table-1/tables/readmissions-by-age.csv sha256:{SHA}"
+        )));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The airlock on the test control plane, as four people with certificates of their own:
 //! alice (researchers), bob and carol (data-stewards), mallory (visitors). The API server, not
 //! the operator, refuses a request or a review in someone else's name, a review that hides or
-//! invents a group, and any change to either once created.
+//! invents a group, any change to either once created, a review made before the request is in
+//! review or of another request or other bytes than those staged, and the researcher's deletion
+//! of a request once it is approved. No operator runs here: the platform team (the admin) moves
+//! the request's status as the operator would.
 
 use hygie::bundle::Bundle;
 use hygie_tests::{
@@ -11,7 +14,7 @@ use hygie_tests::{
     },
     operator::install_chart_rbac,
     repo_root,
-    users::{airlock_roles, create_as, hygie_as},
+    users::{airlock_roles, create_as, hygie_as, kubectl_as},
 };
 use serde_json::{Value, json};
 
@@ -23,13 +26,65 @@ fn example(file: &str, namespace: &str) -> Value {
     object
 }
 
+/// `reviewer`'s approval of `table-2` as it stands in `namespace`: its UID, its staged digest
+/// and an owner reference to it, as `hygie export approve` writes them.
 fn review(name: &str, reviewer: &str, groups: &[&str], namespace: &str) -> Value {
+    let (uid, digest) = live_request(namespace);
     json!({
         "apiVersion": "hygie.io/v1alpha1", "kind": "ExportReview",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"request": "table-2", "reviewer": reviewer, "reviewerGroups": groups,
+        "metadata": {"name": name, "namespace": namespace, "ownerReferences": [
+            {"apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest", "name": "table-2", "uid": uid}
+        ]},
+        "spec": {"request": "table-2", "requestUID": uid, "stagedDigest": digest,
+                 "reviewer": reviewer, "reviewerGroups": groups,
                  "decision": "Approve", "reason": "counts only"}
     })
+}
+
+/// The UID of `table-2` and the digest of what it staged (a placeholder before staging).
+fn live_request(namespace: &str) -> (String, String) {
+    let request: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "-n",
+        namespace,
+        "exportrequest",
+        "table-2",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let uid = request["metadata"]["uid"].as_str().unwrap().to_owned();
+    let digest = request["status"]["stagedDigest"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sha256:{}", "0".repeat(64)));
+    (uid, digest)
+}
+
+/// Moves `table-2`'s status to `phase`, with one staged file, as the operator would.
+fn set_phase(namespace: &str, phase: &str) {
+    let files = json!([{"path": "tables/complications-by-hba1c.csv", "size": 38,
+                        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]);
+    let files: Vec<hygie::api::export::StagedFile> = serde_json::from_value(files).unwrap();
+    let patch = json!({"status": {
+        "phase": phase,
+        "stagedFiles": files,
+        "stagedDigest": hygie::api::export::staged_digest(&files),
+        "reviewOpenedAt": "2026-01-01T00:00:00Z",
+    }});
+    kubectl_ok(&[
+        "patch",
+        "-n",
+        namespace,
+        "exportrequest",
+        "table-2",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        &patch.to_string(),
+    ]);
 }
 
 #[tokio::test]
@@ -118,6 +173,59 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     );
     assert!(out.stderr.contains("cannot change"), "{}", out.stderr);
 
+    // A review before the files are staged is refused: its reviewer saw nothing.
+    let out = create_as(
+        "bob",
+        ns,
+        &review("bob-early", "bob", &["data-stewards"], ns),
+    );
+    assert!(!out.success, "bob approved before staging");
+    assert!(
+        out.stderr.contains("hygie-export-review-binding")
+            && out
+                .stderr
+                .contains("ExportRequest table-2 is Submitted, not InReview"),
+        "{}",
+        out.stderr
+    );
+    set_phase(ns, "InReview");
+
+    // A review of another request of the same name, of other bytes, or not owned by the
+    // request is refused.
+    let mut stale = review("bob-stale", "bob", &["data-stewards"], ns);
+    stale["spec"]["requestUID"] = json!("6f1d2c3b-8a4e-4f5d-9c6b-7e8f9a0b1c2d");
+    stale["metadata"]["ownerReferences"][0]["uid"] = json!("6f1d2c3b-8a4e-4f5d-9c6b-7e8f9a0b1c2d");
+    let out = create_as("bob", ns, &stale);
+    assert!(!out.success, "bob reviewed an earlier table-2");
+    assert!(
+        out.stderr.contains("spec.requestUID 6f1d2c3b-8a4e-4f5d-9c6b-7e8f9a0b1c2d is not the UID of ExportRequest table-2"),
+        "{}",
+        out.stderr
+    );
+    let mut other_bytes = review("bob-other", "bob", &["data-stewards"], ns);
+    other_bytes["spec"]["stagedDigest"] = json!(format!("sha256:{}", "1".repeat(64)));
+    let out = create_as("bob", ns, &other_bytes);
+    assert!(!out.success, "bob approved other bytes");
+    assert!(
+        out.stderr
+            .contains("spec.stagedDigest is not the digest of what ExportRequest table-2 staged"),
+        "{}",
+        out.stderr
+    );
+    let mut unowned = review("bob-unowned", "bob", &["data-stewards"], ns);
+    unowned["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ownerReferences");
+    let out = create_as("bob", ns, &unowned);
+    assert!(!out.success, "a review not owned by its request");
+    assert!(
+        out.stderr
+            .contains("it must be owned by the ExportRequest it reviews"),
+        "{}",
+        out.stderr
+    );
+
     // A review in another reviewer's name is refused.
     let out = create_as(
         "bob",
@@ -147,8 +255,14 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     );
     assert!(!out.success, "mallory claimed a group she is not in");
 
-    // Truthful reviews are admitted, and are then the unchangeable record of a decision.
-    let out = create_as("bob", ns, &example("review-approve-1.yaml", ns));
+    // Truthful reviews are admitted, and are then the unchangeable record of a decision. The
+    // example is bound to the live request as the command line binds it.
+    let mut truthful = example("review-approve-1.yaml", ns);
+    let (uid, digest) = live_request(ns);
+    truthful["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
+    truthful["spec"]["requestUID"] = json!(uid);
+    truthful["spec"]["stagedDigest"] = json!(digest);
+    let out = create_as("bob", ns, &truthful);
     assert!(out.success, "bob's own review: {}", out.stderr);
     approve_as("carol", ns, "checked every cell");
     let out = kubectl_at(
@@ -192,6 +306,40 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
             "exportreview.hygie.io/table-2-carol"
         ]
     );
+
+    // Once approved, the request is the record of the export: alice can no longer delete it;
+    // the platform team (here the cluster's admin, who holds every verb, purge included) can,
+    // and its reviews go with it.
+    set_phase(ns, "Released");
+    let out = kubectl_as("alice", &["delete", "-n", ns, "exportrequest", "table-2"]);
+    assert!(
+        !out.success,
+        "alice deleted the record of a released export"
+    );
+    assert!(
+        out.stderr.contains("hygie-export-records")
+            && out.stderr.contains(&format!(
+                "ExportRequest {ns}/table-2 is Released: a request is withdrawn only before it is approved"
+            )),
+        "{}",
+        out.stderr
+    );
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        ns,
+        "exportrequest",
+        "table-2",
+        "--wait=true",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !kubectl_ok(&["get", "exportreviews", "-n", ns, "-o", "name"]).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reviews outlived their request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// `hygie export approve table-2` as `user`, which must succeed.

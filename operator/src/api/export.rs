@@ -1,7 +1,10 @@
 //! The airlock: `ExportRequest` asks to take files out of a workspace, `ExportReview` is one
 //! reviewer's decision on it. Who asked and who reviewed are the users the API server
 //! authenticated (the admission policy `hygie-export-identity` refuses any other name), and
-//! neither object changes once created.
+//! neither object changes once created. A review is bound to one request and to the bytes its
+//! reviewer saw: it names the request's UID and the digest of what was staged, and the API
+//! server refuses it unless both are the live request's and the request is in review
+//! (`hygie-export-review-binding`).
 
 use k8s_openapi::apimachinery::pkg::{
     api::resource::Quantity,
@@ -10,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::{
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{
     common::{EgressRule, LocalSecretReference, quantity_schema},
@@ -23,7 +27,12 @@ pub const MAX_FILES: usize = 40;
 /// How long a request may wait for its approvals when the profile does not say: 30 days.
 pub const DEFAULT_REVIEW_DEADLINE_SECONDS: i64 = 30 * 24 * 3600;
 
-/// How many distinct reviewers must approve when nobody says otherwise.
+/// Longest review deadline a profile may set: 90 days. A staged copy is kept, encrypted, for as
+/// long as its request waits; beyond a quarter the study should submit again.
+pub const MAX_REVIEW_DEADLINE_SECONDS: i64 = 90 * 24 * 3600;
+
+/// How many distinct reviewers must approve when nobody says otherwise, and the fewest any panel
+/// on personal health data (Identifying or Pseudonymised) counts, whatever a spec says.
 pub const DEFAULT_REQUIRED_APPROVALS: u32 = 2;
 
 /// A HostingProfile's airlock: the destinations, and the reviewers of datasets that name none.
@@ -46,10 +55,10 @@ pub struct ExportPolicy {
     #[schemars(schema_with = "quantity_schema")]
     pub max_total_size: Option<Quantity>,
     /// Seconds after its submission within which a request must be approved, or it expires
-    /// and what it staged is shredded; `DEFAULT_REVIEW_DEADLINE_SECONDS` (30 days) when not
-    /// given.
+    /// and what it staged is shredded: from 60 to `MAX_REVIEW_DEADLINE_SECONDS` (90 days),
+    /// `DEFAULT_REVIEW_DEADLINE_SECONDS` (30 days) when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 60))]
+    #[schemars(range(min = 60, max = MAX_REVIEW_DEADLINE_SECONDS))]
     pub review_deadline_seconds: Option<i64>,
 }
 
@@ -178,6 +187,14 @@ pub struct ExportRequestStatus {
     /// The files as staged: what reviewers see and what is released, byte for byte.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub staged_files: Vec<StagedFile>,
+    /// `sha256:` and the hex sha256 of `stagedFiles` as compact JSON sorted by path
+    /// (`jq -cj '.status.stagedFiles | sort_by(.path)' | sha256sum`): what a review names to
+    /// approve exactly these bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_digest: Option<String>,
+    /// When the request entered review: a review made before never counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_opened_at: Option<Time>,
     /// Every review received, counted or not, with why it was not counted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reviews: Vec<ReviewRecord>,
@@ -216,6 +233,17 @@ pub struct StagedFile {
     pub sha256: String,
 }
 
+/// The digest a review names: `sha256:` and the hex sha256 of `files` as compact JSON, sorted by
+/// path, each with its path, size and sha256 in that order.
+pub fn staged_digest(files: &[StagedFile]) -> String {
+    let mut sorted: Vec<&StagedFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let json = serde_json::to_vec(&sorted).expect("staged files serialize");
+    let hash = Sha256::digest(&json);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// An object as released, read back from the destination.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -243,7 +271,9 @@ pub struct ReviewRecord {
     pub at: Option<Time>,
 }
 
-/// One reviewer's decision on an ExportRequest of the same namespace.
+/// One reviewer's decision on an ExportRequest of the same namespace, while it is in review, on
+/// the bytes it staged. It is owned by the request (an owner reference the API server requires),
+/// so it goes with it; its record stays in the request's Events and the audit sink.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "hygie.io",
@@ -263,6 +293,15 @@ pub struct ExportReviewSpec {
     /// Name of the ExportRequest.
     #[schemars(length(min = 1))]
     pub request: String,
+    /// UID of the ExportRequest reviewed: a review counts for that very request only, never for
+    /// another submitted later under the same name.
+    #[serde(rename = "requestUID")]
+    #[schemars(length(min = 1, max = 36))]
+    pub request_uid: String,
+    /// The request's `status.stagedDigest` when its reviewer saw the staged files: a review
+    /// counts for those bytes only.
+    #[schemars(regex(pattern = "^sha256:[0-9a-f]{64}$"))]
+    pub staged_digest: String,
     /// The reviewing user: the admission policy makes the API server refuse any name but the
     /// one it authenticated.
     #[schemars(length(min = 1))]

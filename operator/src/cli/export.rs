@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use k8s_openapi::api::authentication::v1::{SelfSubjectReview, UserInfo};
+use k8s_openapi::{
+    api::authentication::v1::{SelfSubjectReview, UserInfo},
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
+};
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, ObjectMeta, PostParams},
@@ -15,7 +18,7 @@ use crate::{
     api::{
         Dataset, ExportRequest, ExportReview, HostingProfile, Workspace,
         conditions::READY,
-        export::{Decision, ExportRequestSpec, ExportReviewSpec, OutputKind},
+        export::{Decision, ExportPhase, ExportRequestSpec, ExportReviewSpec, OutputKind},
     },
     policy::{
         Inventory,
@@ -200,15 +203,41 @@ async fn review(
     let me = whoami(client).await?;
     let reviewer = me.username.unwrap_or_default();
     let groups = own_groups(me.groups);
+    let reviewed = Api::<ExportRequest>::namespaced(client.clone(), namespace)
+        .get(request)
+        .await
+        .map_err(refused)?;
+    let status = reviewed.status.clone().unwrap_or_default();
+    let (Some(ExportPhase::InReview), Some(staged_digest)) = (status.phase, status.staged_digest)
+    else {
+        return Err(format!(
+            "exportrequest {namespace}/{request} is not in review ({}): a decision is recorded on the staged files, while it is InReview",
+            status
+                .phase
+                .map(|p| format!("{p:?}"))
+                .unwrap_or_else(|| "not started".into())
+        ));
+    };
+    let request_uid = reviewed.metadata.uid.clone().unwrap_or_default();
     let name = format!("{request}-{}", slug(&reviewer));
     let review = ExportReview {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace.to_owned()),
+            // The review goes with the request it decides on.
+            owner_references: Some(vec![OwnerReference {
+                api_version: "hygie.io/v1alpha1".into(),
+                kind: "ExportRequest".into(),
+                name: request.to_owned(),
+                uid: request_uid.clone(),
+                ..Default::default()
+            }]),
             ..Default::default()
         },
         spec: ExportReviewSpec {
             request: request.to_owned(),
+            request_uid,
+            staged_digest,
             reviewer,
             reviewer_groups: groups,
             decision,

@@ -353,8 +353,11 @@ pub fn count(
         .iter()
         .filter(|r| r.spec.request == request.name_any())
     {
-        let ignored = why_not_counted(review, request, &workspace.spec.members, panels, &seen);
-        seen.insert(review.spec.reviewer.clone());
+        let ignored = not_of_these_bytes(review, request)
+            .or_else(|| why_not_counted(review, request, &workspace.spec.members, panels, &seen));
+        if ignored.is_none() {
+            seen.insert(review.spec.reviewer.clone());
+        }
         records.push(ReviewRecord {
             name: review.name_any(),
             reviewer: review.spec.reviewer.clone(),
@@ -394,6 +397,35 @@ pub fn count(
         Verdict::Pending { missing }
     };
     (verdict, records)
+}
+
+/// Why `review` is not a decision on this very request and the bytes it staged, if it is not:
+/// it names another request of the same name (an earlier one, deleted), other bytes than those
+/// staged, or it was made before the request was in review, when nobody could have seen them.
+fn not_of_these_bytes(review: &ExportReview, request: &ExportRequest) -> Option<String> {
+    let uid = request.metadata.uid.as_deref().unwrap_or_default();
+    if review.spec.request_uid != uid {
+        return Some(format!(
+            "it reviews another request of this name (UID {}), not this one",
+            review.spec.request_uid
+        ));
+    }
+    let status = request.status.as_ref();
+    let Some(digest) = status.and_then(|s| s.staged_digest.as_deref()) else {
+        return Some("the request had staged nothing yet: there was nothing to review".into());
+    };
+    if review.spec.staged_digest != digest {
+        return Some(format!(
+            "it reviews other bytes ({}) than those staged ({digest})",
+            review.spec.staged_digest
+        ));
+    }
+    let opened = status.and_then(|s| s.review_opened_at.as_ref());
+    let made = review.metadata.creation_timestamp.as_ref();
+    match (opened, made) {
+        (Some(opened), Some(made)) if made.0 >= opened.0 => None,
+        _ => Some("it was made before the request was in review".into()),
+    }
 }
 
 fn why_not_counted(

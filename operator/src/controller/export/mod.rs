@@ -7,6 +7,7 @@ mod machine;
 
 use std::{sync::Arc, time::Duration, time::Instant};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{
     Api, ResourceExt,
     runtime::{controller::Action, finalizer, reflector::ObjectRef},
@@ -27,7 +28,10 @@ use crate::{
     api::{
         ExportRequest, ExportReview, HostingProfile,
         conditions::READY,
-        export::{DEFAULT_REVIEW_DEADLINE_SECONDS, ExportPhase, ExportRequestStatus},
+        export::{
+            DEFAULT_REVIEW_DEADLINE_SECONDS, ExportPhase, ExportRequestStatus,
+            MAX_REVIEW_DEADLINE_SECONDS, staged_digest,
+        },
     },
     build::{
         ExportInputs, ExportNames, ExportStage, export_children,
@@ -236,18 +240,22 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
     advance(request, context, &api, &current, transition, now).await
 }
 
-/// When `request` must be approved by: its submission plus the profile's review deadline.
+/// When `request` must be approved by: its submission plus the profile's review deadline, never
+/// more than `MAX_REVIEW_DEADLINE_SECONDS` (a profile admitted before that bound gets the bound).
 fn review_deadline(request: &ExportRequest, profile: &HostingProfile) -> Option<jiff::Timestamp> {
     let seconds = profile
         .spec
         .exports
         .as_ref()
         .and_then(|e| e.review_deadline_seconds)
-        .unwrap_or(DEFAULT_REVIEW_DEADLINE_SECONDS);
+        .unwrap_or(DEFAULT_REVIEW_DEADLINE_SECONDS)
+        .min(MAX_REVIEW_DEADLINE_SECONDS);
     let submitted = request.metadata.creation_timestamp.as_ref()?.0;
-    submitted
-        .checked_add(jiff::SignedDuration::from_secs(seconds))
-        .ok()
+    Some(
+        submitted
+            .checked_add(jiff::SignedDuration::from_secs(seconds))
+            .unwrap_or(submitted),
+    )
 }
 
 /// Writes the status of a request that moved (with an Event) or stayed.
@@ -266,7 +274,18 @@ async fn advance(
         write(request, context, api, status).await?;
         return Ok(Action::requeue(context.resync));
     };
+    let opens_review = transition.phase == ExportPhase::InReview;
     let moved = ExportRequestStatus {
+        staged_digest: transition
+            .staged
+            .as_deref()
+            .map(staged_digest)
+            .or_else(|| current.staged_digest.clone()),
+        // Whole seconds, as creation times are: a review made in the same second counts.
+        review_opened_at: match opens_review {
+            true => jiff::Timestamp::from_second(now.as_second()).ok().map(Time),
+            false => current.review_opened_at.clone(),
+        },
         staged_files: transition
             .staged
             .clone()

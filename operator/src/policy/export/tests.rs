@@ -1,5 +1,10 @@
 use super::*;
-use crate::fixtures::{self, export_review};
+use crate::{
+    api::export::staged_digest,
+    fixtures::{self, export_review},
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use sha2::{Digest, Sha256};
 
 /// The dataset `cohort` reviewed by bob, carol and the group `dpo-office`, two approvals.
 fn panels() -> Vec<Panel> {
@@ -223,4 +228,128 @@ fn only_a_member_of_the_workspace_requests_an_export_by_name_or_by_a_vouched_gro
         refusals(&request).is_empty(),
         "a member through the group analysts"
     );
+}
+
+/// bob's and carol's approvals of `table-1`, as the fixture stages it.
+fn two_approvals() -> Vec<ExportReview> {
+    vec![
+        export_review("bob", &[], true),
+        export_review("carol", &[], true),
+    ]
+}
+
+fn ignored(records: &[ReviewRecord]) -> Vec<Option<&str>> {
+    records
+        .iter()
+        .map(|r| r.ignored_because.as_deref())
+        .collect()
+}
+
+#[test]
+fn approvals_of_an_earlier_request_of_the_same_name_do_not_count() {
+    // table-1 was released, deleted and submitted again with other files: a new UID.
+    let mut replayed = fixtures::export_request();
+    replayed.metadata.uid = Some("0d1e2f30-4a5b-4c6d-8e9f-a0b1c2d3e4f5".into());
+    let (verdict, records) = count(
+        &replayed,
+        &fixtures::workspace(),
+        &panels(),
+        &two_approvals(),
+    );
+    assert!(matches!(verdict, Verdict::Pending { .. }), "{verdict:?}");
+    assert!(
+        ignored(&records).iter().all(|why| why.is_some_and(
+            |w| w.starts_with("it reviews another request of this name (UID 5b0c7a1e-")
+        )),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn approvals_of_other_bytes_do_not_count() {
+    let mut restaged = fixtures::export_request();
+    let status = restaged.status.as_mut().unwrap();
+    status.staged_files[0].size += 1;
+    status.staged_digest = Some(staged_digest(&status.staged_files));
+    let (verdict, records) = count(
+        &restaged,
+        &fixtures::workspace(),
+        &panels(),
+        &two_approvals(),
+    );
+    assert!(matches!(verdict, Verdict::Pending { .. }), "{verdict:?}");
+    assert!(
+        records[0]
+            .ignored_because
+            .as_deref()
+            .is_some_and(|w| w.starts_with("it reviews other bytes (sha256:")),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn approvals_made_before_the_review_opened_do_not_count() {
+    let mut early = two_approvals();
+    early[1].metadata.creation_timestamp = Some(Time("2027-01-04T08:59:59Z".parse().unwrap()));
+    let (verdict, records) = tally(&early);
+    assert!(matches!(verdict, Verdict::Pending { .. }), "{verdict:?}");
+    assert_eq!(
+        ignored(&records),
+        [None, Some("it was made before the request was in review")]
+    );
+    // A review in the very second the review opened counts (creation times are whole seconds).
+    early[1].metadata.creation_timestamp = Some(Time("2027-01-04T09:00:00Z".parse().unwrap()));
+    assert!(matches!(tally(&early).0, Verdict::Approved { .. }));
+}
+
+#[test]
+fn nothing_counts_before_the_files_are_staged() {
+    let mut staging = fixtures::export_request();
+    let status = staging.status.as_mut().unwrap();
+    status.phase = Some(crate::api::export::ExportPhase::Staging);
+    status.staged_files.clear();
+    status.staged_digest = None;
+    status.review_opened_at = None;
+    let (verdict, records) = count(
+        &staging,
+        &fixtures::workspace(),
+        &panels(),
+        &two_approvals(),
+    );
+    assert!(matches!(verdict, Verdict::Pending { .. }));
+    assert_eq!(
+        ignored(&records),
+        [Some("the request had staged nothing yet: there was nothing to review"); 2]
+    );
+}
+
+#[test]
+fn a_review_that_did_not_count_leaves_its_reviewer_a_seat() {
+    let mut reviews = two_approvals();
+    let mut early = export_review("bob", &[], true);
+    early.metadata.creation_timestamp = Some(Time("2027-01-04T08:00:00Z".parse().unwrap()));
+    reviews.insert(0, early);
+    let (verdict, records) = tally(&reviews);
+    assert!(matches!(verdict, Verdict::Approved { .. }), "{records:?}");
+}
+
+#[test]
+fn the_digest_is_of_the_files_sorted_by_path() {
+    let file = |path: &str| crate::api::export::StagedFile {
+        path: path.into(),
+        size: 3,
+        sha256: "ab".repeat(32),
+    };
+    let digest = staged_digest(&[file("b.csv"), file("a.csv")]);
+    assert_eq!(digest, staged_digest(&[file("a.csv"), file("b.csv")]));
+    assert_ne!(digest, staged_digest(&[file("a.csv")]));
+    // What `jq -cj '.status.stagedFiles | sort_by(.path)' | sha256sum` computes.
+    let json = r#"[{"path":"a.csv","size":3,"sha256":"ab"}]"#;
+    let expected: String = Sha256::digest(json.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut short = file("a.csv");
+    short.sha256 = "ab".into();
+    assert_eq!(staged_digest(&[short]), format!("sha256:{expected}"));
 }
