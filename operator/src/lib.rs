@@ -9,6 +9,7 @@ pub mod admission;
 pub mod api;
 pub mod build;
 pub mod bundle;
+pub mod bytes;
 pub mod cli;
 pub mod controller;
 #[cfg(test)]

@@ -30,10 +30,13 @@ use super::{
     storage::{Origin, encrypted_volume},
     transfer::{self, Transfer},
 };
-use crate::api::{
-    ExportRequest, HostingProfile, Workspace,
-    export::{ExportDestination, Reviewer, StagedFile},
-    workspace::MemberKind,
+use crate::{
+    api::{
+        ExportRequest, HostingProfile, Workspace,
+        export::{ExportDestination, Reviewer, StagedFile},
+        workspace::MemberKind,
+    },
+    bytes::whole_bytes,
 };
 
 /// The stage whose children are wanted.
@@ -62,7 +65,7 @@ for f in "$@"; do
   [ "$(realpath "$src" 2>/dev/null || true)" = "$src" ] || verdict "$i" symlink
   [ -f "$src" ] || verdict "$i" not-a-file
   total=$((total + $(stat -c %s "$src")))
-  [ "$MAX_BYTES" -eq 0 ] || [ "$total" -le "$MAX_BYTES" ] || verdict "$i" too-large
+  [ -z "$MAX_BYTES" ] || [ "$total" -le "$MAX_BYTES" ] || verdict "$i" too-large
   i=$((i + 1))
 done
 : > /tmp/report
@@ -198,7 +201,7 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
                 image,
                 script: STAGE_SCRIPT,
                 args: request.spec.files.clone(),
-                env: vec![("MAX_BYTES", max_bytes(profile).to_string())],
+                env: vec![("MAX_BYTES", max_bytes(profile))],
                 volumes: vec![
                     (
                         pod::claim_volume("snapshot", &names.snapshot, true),
@@ -258,16 +261,18 @@ pub fn outbox_size(workspace: &Workspace) -> Quantity {
         .unwrap_or_else(|| Quantity(crate::api::workspace::DEFAULT_OUTBOX_SIZE.into()))
 }
 
-/// The profile's limit on a request's total size in bytes; 0 for none.
-fn max_bytes(profile: &HostingProfile) -> i128 {
-    profile
+/// The profile's limit on a request's total size in bytes, empty for none. A limit that does not
+/// read as a whole number of bytes (which HYG010 refuses) lets nothing through: one byte.
+fn max_bytes(profile: &HostingProfile) -> String {
+    let limit = profile
         .spec
         .exports
         .as_ref()
-        .and_then(|e| e.max_total_size.as_ref())
-        .and_then(|q| kube_quantity::ParsedQuantity::try_from(q).ok())
-        .and_then(|q| q.to_bytes_i128())
-        .unwrap_or(0)
+        .and_then(|e| e.max_total_size.as_ref());
+    match limit {
+        None => String::new(),
+        Some(limit) => whole_bytes(limit).unwrap_or(1).to_string(),
+    }
 }
 
 fn release_transfer<'a>(

@@ -19,11 +19,13 @@ use super::{
     Findings, Inventory, Rule, Violation,
     network::{check_egress, destinations},
     quote,
+    resources::check_size,
 };
 use crate::api::{
     Classification, Dataset, ExportRequest, ExportReview, HostingProfile, Workspace,
     export::{
-        DEFAULT_REQUIRED_APPROVALS, DatasetExport, Decision, ExportPolicy, ReviewRecord, Reviewer,
+        DEFAULT_REQUIRED_APPROVALS, DatasetExport, Decision, ExportPolicy,
+        MAX_REVIEW_DEADLINE_SECONDS, ReviewRecord, Reviewer,
     },
     workspace::{Member, MemberKind},
 };
@@ -67,6 +69,20 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
             &format!("{field}.egress"),
             &destination.s3.egress,
             &public,
+        );
+    }
+    if let Some(limit) = &exports.max_total_size {
+        check_size(findings, "spec.exports.maxTotalSize", limit);
+    }
+    if let Some(seconds) = exports.review_deadline_seconds
+        && !(60..=MAX_REVIEW_DEADLINE_SECONDS).contains(&seconds)
+    {
+        findings.add(
+            Rule::Resources,
+            "spec.exports.reviewDeadlineSeconds",
+            format!(
+                "{seconds} is not between 60 and {MAX_REVIEW_DEADLINE_SECONDS} (90 days): a staged copy waits that long at most"
+            ),
         );
     }
     check_panel(

@@ -5,6 +5,8 @@
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube_quantity::ParsedQuantity;
 
+use crate::bytes::whole_bytes;
+
 use super::{Findings, Rule};
 use crate::api::workspace::{CpuMemory, WorkspaceResources};
 
@@ -34,17 +36,13 @@ fn is_whole(parsed: &ParsedQuantity, resource: &str) -> bool {
         .is_some_and(|units| (units - units.round()).abs() < 1e-6)
 }
 
-/// Checks that a volume size is above zero.
+/// Checks that a size is a whole number of bytes above zero.
 pub fn check_size(findings: &mut Findings, field: &str, size: &Quantity) {
-    let positive = ParsedQuantity::try_from(size)
-        .ok()
-        .and_then(|q| q.to_bytes_i128())
-        .is_some_and(|bytes| bytes > 0);
-    if !positive {
+    if let Err(why) = whole_bytes(size) {
         findings.add(
             Rule::Resources,
             field,
-            format!("`{}` is not a size above zero", super::quote(&size.0)),
+            format!("`{}` {why}", super::quote(&size.0)),
         );
     }
 }

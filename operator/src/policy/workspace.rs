@@ -33,6 +33,9 @@ pub fn check_workspace(
     check_egress(&mut findings, "spec.egress", &spec.egress, &public);
     check_resources(&mut findings, &spec.resources);
     check_size(&mut findings, "spec.storage.size", &spec.storage.size);
+    if let Some(outbox) = &spec.outbox {
+        check_size(&mut findings, "spec.outbox.size", &outbox.size);
+    }
     check_mounts(&mut findings, &spec.datasets);
 
     let datasets: Vec<(usize, &Dataset)> = spec
