@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use kube::ResourceExt;
 
 use super::{
-    Findings, Inventory, Rule, Violation,
+    Findings, Inventory, Rule, Violation, identities,
     network::{check_egress, destinations},
     quote,
     resources::check_size,
@@ -102,6 +102,7 @@ pub(crate) fn check_dataset_export(
     if !allows_export(dataset) {
         return;
     }
+    check_required_for_health_data(findings, dataset);
     let profile = inventory
         .profile(&dataset.spec.hosting_profile)
         .and_then(|p| p.spec.exports.as_ref());
@@ -144,15 +145,28 @@ fn check_panel(findings: &mut Findings, at: &str, reviewers: &[Reviewer], requir
                 ),
             );
         }
-        if !seen.insert(reviewer) {
+        if let Some(why) = identities::why_ambiguous(&reviewer.name) {
+            findings.add(
+                Rule::Reviewers,
+                format!("{at}.reviewers[{i}].name"),
+                format!("`{}` {why}", quote(&reviewer.name)),
+            );
+        }
+        if !seen.insert((reviewer.kind, identities::look(&reviewer.name))) {
             findings.add(
                 Rule::Reviewers,
                 format!("{at}.reviewers[{i}]"),
-                format!("`{}` is listed twice", quote(&reviewer.name)),
+                format!(
+                    "`{}` is listed twice (or a name that looks the same)",
+                    quote(&reviewer.name)
+                ),
             );
         }
     }
-    let users = seen.iter().filter(|r| r.kind == MemberKind::User).count();
+    let users = seen
+        .iter()
+        .filter(|(kind, _)| *kind == MemberKind::User)
+        .count();
     let groups = seen.len() - users;
     if !reviewers.is_empty() && groups == 0 && users < required as usize {
         findings.add(
@@ -162,6 +176,83 @@ fn check_panel(findings: &mut Findings, at: &str, reviewers: &[Reviewer], requir
                 "{required} distinct approvals are required but only {users} reviewer(s) are listed: no request could ever be approved"
             ),
         );
+    }
+}
+
+/// HYG019 on a dataset of personal health data: its panel counts at least
+/// `DEFAULT_REQUIRED_APPROVALS` approvals, whatever it says.
+fn check_required_for_health_data(findings: &mut Findings, dataset: &Dataset) {
+    let asked = dataset
+        .spec
+        .export
+        .as_ref()
+        .and_then(|e| e.required_approvals);
+    if let Some(asked) = asked
+        && dataset.spec.classification.is_health_data()
+        && asked < DEFAULT_REQUIRED_APPROVALS
+    {
+        findings.add(
+            Rule::Reviewers,
+            "spec.export.requiredApprovals",
+            format!(
+                "{:?} data is released on {DEFAULT_REQUIRED_APPROVALS} approvals at least, never {asked}",
+                dataset.spec.classification
+            ),
+        );
+    }
+}
+
+/// HYG019 on a workspace that may export: every panel its exports answer to can reach its
+/// approvals with reviewers who are not members of the workspace (by name, or by a group it
+/// lists), since a member's review never counts.
+pub(crate) fn check_workspace_panels(
+    findings: &mut Findings,
+    workspace: &Workspace,
+    inventory: &Inventory,
+) {
+    let namespace = workspace.namespace().unwrap_or_default();
+    let exports = inventory
+        .profile(&workspace.spec.hosting_profile)
+        .and_then(|p| p.spec.exports.as_ref());
+    let exportable = exports.is_some_and(|e| !e.destinations.is_empty())
+        && workspace.spec.datasets.iter().all(|m| {
+            inventory
+                .dataset(&namespace, &m.name)
+                .is_none_or(allows_export)
+        });
+    if !exportable {
+        return;
+    }
+    let members = &workspace.spec.members;
+    let is_member = |r: &Reviewer| {
+        members
+            .iter()
+            .any(|m| m.kind == r.kind && identities::same(&m.name, &r.name))
+    };
+    for panel in panels(workspace, inventory) {
+        if panel.reviewers.is_empty() {
+            continue;
+        }
+        let independent: Vec<&Reviewer> =
+            panel.reviewers.iter().filter(|r| !is_member(r)).collect();
+        let groups = independent.iter().any(|r| r.kind == MemberKind::Group);
+        let users: BTreeSet<String> = independent
+            .iter()
+            .filter(|r| r.kind == MemberKind::User)
+            .map(|r| identities::look(&r.name))
+            .collect();
+        if !groups && users.len() < panel.required as usize {
+            findings.add(
+                Rule::Reviewers,
+                "spec.members",
+                format!(
+                    "{} needs {} approvals, but only {} of its reviewers are not members of this workspace, and a member's review never counts: no export from it could be approved",
+                    panel.of,
+                    panel.required,
+                    users.len()
+                ),
+            );
+        }
     }
 }
 
@@ -296,10 +387,15 @@ fn panel_of(dataset: &Dataset, profile: Option<&ExportPolicy>) -> Panel {
         ),
         (true, None) => (Vec::new(), required_approvals),
     };
+    let required = required.unwrap_or(DEFAULT_REQUIRED_APPROVALS);
+    let floor = match dataset.spec.classification.is_health_data() {
+        true => DEFAULT_REQUIRED_APPROVALS,
+        false => 1,
+    };
     Panel {
         of: format!("Dataset/{}", dataset.name_any()),
         reviewers,
-        required: required.unwrap_or(DEFAULT_REQUIRED_APPROVALS),
+        required: required.max(floor),
     }
 }
 
@@ -372,7 +468,7 @@ pub fn count(
         let ignored = not_of_these_bytes(review, request)
             .or_else(|| why_not_counted(review, request, &workspace.spec.members, panels, &seen));
         if ignored.is_none() {
-            seen.insert(review.spec.reviewer.clone());
+            seen.insert(identities::normalised(&review.spec.reviewer));
         }
         records.push(ReviewRecord {
             name: review.name_any(),
@@ -452,7 +548,7 @@ fn why_not_counted(
     seen: &BTreeSet<String>,
 ) -> Option<String> {
     let reviewer = &review.spec.reviewer;
-    if *reviewer == request.spec.requester {
+    if identities::same(reviewer, &request.spec.requester) {
         return Some("the requester cannot review their own request".into());
     }
     if is_member(review, members) {
@@ -461,7 +557,7 @@ fn why_not_counted(
     if !panels.iter().any(|panel| listed(review, panel)) {
         return Some("not a listed reviewer of the workspace's datasets".into());
     }
-    if seen.contains(reviewer) {
+    if seen.contains(&identities::normalised(reviewer)) {
         return Some("this reviewer has already reviewed the request".into());
     }
     None
@@ -481,8 +577,12 @@ fn is_member(review: &ExportReview, members: &[Member]) -> bool {
 
 fn matches(kind: MemberKind, name: &str, review: &ExportReview) -> bool {
     match kind {
-        MemberKind::User => review.spec.reviewer == name,
-        MemberKind::Group => review.spec.reviewer_groups.iter().any(|g| g == name),
+        MemberKind::User => identities::same(&review.spec.reviewer, name),
+        MemberKind::Group => review
+            .spec
+            .reviewer_groups
+            .iter()
+            .any(|g| identities::same(g, name)),
     }
 }
 

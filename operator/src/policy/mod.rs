@@ -5,6 +5,7 @@
 mod dataset;
 mod eea;
 pub mod export;
+mod identities;
 mod image_reference;
 mod images;
 mod mounts;

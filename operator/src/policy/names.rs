@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Findings, Rule};
+use super::{Findings, Rule, identities};
 use crate::api::workspace::Member;
 
 /// Longest Workspace name: its StatefulSet's pods carry a `controller-revision-hash` label of
@@ -58,12 +58,19 @@ pub fn check_members(findings: &mut Findings, members: &[Member]) {
                 ),
             );
         }
-        if !seen.insert((format!("{:?}", member.kind), member.name.as_str())) {
+        if let Some(why) = identities::why_ambiguous(&member.name) {
+            findings.add(
+                Rule::Members,
+                format!("spec.members[{i}].name"),
+                format!("`{}` {why}", super::quote(&member.name)),
+            );
+        }
+        if !seen.insert((member.kind, identities::look(&member.name))) {
             findings.add(
                 Rule::Members,
                 format!("spec.members[{i}]"),
                 format!(
-                    "{:?} `{}` is listed twice; give each member one role",
+                    "{:?} `{}` is listed twice (or a name that looks the same); give each member one role",
                     member.kind,
                     super::quote(&member.name)
                 ),

@@ -37,6 +37,7 @@ pub fn check_workspace(
         check_size(&mut findings, "spec.outbox.size", &outbox.size);
     }
     check_mounts(&mut findings, &spec.datasets);
+    super::export::check_workspace_panels(&mut findings, workspace, inventory);
 
     let datasets: Vec<(usize, &Dataset)> = spec
         .datasets

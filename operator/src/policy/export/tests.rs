@@ -353,3 +353,102 @@ fn the_digest_is_of_the_files_sorted_by_path() {
     short.sha256 = "ab".into();
     assert_eq!(staged_digest(&[short]), format!("sha256:{expected}"));
 }
+
+/// The fixture's profile with a destination, and its dataset reviewed by `reviewers`.
+fn exporting(reviewers: serde_json::Value, required: Option<u32>) -> Inventory {
+    let mut profile = fixtures::profile();
+    profile.spec.exports = serde_json::from_value(serde_json::json!({
+        "destinations": [{"name": "results", "s3": {
+            "endpoint": "https://s3.gra.io.cloud.ovh.net", "bucket": "results", "region": "GRA9",
+            "credentialsSecretRef": {"name": "s3"}}}]
+    }))
+    .unwrap();
+    let mut dataset = fixtures::dataset();
+    dataset.spec.export = serde_json::from_value(serde_json::json!({
+        "reviewers": reviewers, "requiredApprovals": required
+    }))
+    .unwrap();
+    fixtures::inventory(profile, vec![dataset])
+}
+
+fn panel_findings(workspace: &Workspace, inventory: &Inventory) -> Vec<String> {
+    let mut findings = Findings::for_object(workspace);
+    check_workspace_panels(&mut findings, workspace, inventory);
+    findings.into_vec().iter().map(|v| v.to_string()).collect()
+}
+
+#[test]
+fn a_panel_whose_reviewers_are_members_cannot_approve() {
+    // alice is an Owner of the workspace: bob alone is independent, and two are required.
+    let inventory = exporting(
+        serde_json::json!([{"kind": "User", "name": "bob"}, {"kind": "User", "name": "alice"}]),
+        Some(2),
+    );
+    let found = panel_findings(&fixtures::workspace(), &inventory);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("HYG019 Workspace/research/study spec.members: Dataset/cohort needs 2 approvals, but only 1 of its reviewers are not members"),
+        "{found:#?}"
+    );
+    // The analysts group is a member: listing it as the second reviewer does not help.
+    let inventory = exporting(
+        serde_json::json!([{"kind": "User", "name": "bob"}, {"kind": "Group", "name": "analysts"}]),
+        Some(2),
+    );
+    assert_eq!(panel_findings(&fixtures::workspace(), &inventory).len(), 1);
+    let inventory = exporting(
+        serde_json::json!([{"kind": "User", "name": "bob"}, {"kind": "User", "name": "carol"}]),
+        Some(2),
+    );
+    assert!(panel_findings(&fixtures::workspace(), &inventory).is_empty());
+}
+
+#[test]
+fn personal_health_data_is_released_on_two_approvals_whatever_a_spec_says() {
+    let inventory = exporting(
+        serde_json::json!([{"kind": "User", "name": "bob"}]),
+        Some(1),
+    );
+    let dataset = inventory.dataset("research", "cohort").unwrap();
+    assert_eq!(panel_of(dataset, None).required, 2);
+    let mut findings = Findings::for_object(dataset);
+    check_dataset_export(&mut findings, dataset, &inventory);
+    let found: Vec<String> = findings.into_vec().iter().map(|v| v.to_string()).collect();
+    assert!(
+        found.iter().any(|f| f.starts_with(
+            "HYG019 Dataset/research/cohort spec.export.requiredApprovals: Pseudonymised data is released on 2 approvals at least, never 1"
+        )),
+        "{found:#?}"
+    );
+    let mut open = dataset.clone();
+    open.spec.classification = Classification::Open;
+    assert_eq!(panel_of(&open, None).required, 1);
+}
+
+#[test]
+fn look_alike_reviewers_fill_one_seat() {
+    let mut findings = Findings::for_object(&fixtures::dataset());
+    let reviewer = |name: &str| Reviewer {
+        kind: MemberKind::User,
+        name: name.into(),
+    };
+    check_panel(
+        &mut findings,
+        "spec.export",
+        &[reviewer("bob"), reviewer("b\u{043e}b")],
+        Some(2),
+    );
+    let found: Vec<String> = findings.into_vec().iter().map(|v| v.to_string()).collect();
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("spec.export.reviewers[1].name: `bоb` mixes scripts")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("2 distinct approvals are required but only 1 reviewer(s)")),
+        "{found:#?}"
+    );
+}
