@@ -126,14 +126,14 @@ API_SERVER="https://$NODE_IP:$(cat "$CONTROLPLANE/state/apiserver.port")"
 
 # --- Identities: the kubelet as a node (the Node authorizer and NodeRestriction apply to it),
 # the proxy, scheduler and firewall under their usual names, the CSI sidecar with its rights.
-issue() { # name subject [serving address]
-  local name=$1 subject=$2 ip=${3:-}
+issue() { # name subject [serving address [serving host name]]
+  local name=$1 subject=$2 ip=${3:-} dns=${4:-}
   openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$STATE/pki/$name.key" \
     -out "$STATE/pki/$name.csr" >/dev/null 2>&1
   {
     echo "basicConstraints=CA:FALSE"
     echo "keyUsage=digitalSignature,keyEncipherment"
-    if [ -n "$ip" ]; then echo "extendedKeyUsage=serverAuth"; echo "subjectAltName=IP:$ip"; else echo "extendedKeyUsage=clientAuth"; fi
+    if [ -n "$ip" ]; then echo "extendedKeyUsage=serverAuth"; echo "subjectAltName=IP:$ip${dns:+,DNS:$dns}"; else echo "extendedKeyUsage=clientAuth"; fi
   } > "$STATE/pki/$name.ext"
   openssl x509 -req -in "$STATE/pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 2 -extfile "$STATE/pki/$name.ext" -out "$STATE/pki/$name.crt" >/dev/null 2>&1
@@ -157,10 +157,14 @@ for name in kubelet kube-proxy kube-scheduler kube-router csi-provisioner; do ku
 kubectl_ apply -f "$HERE/manifests/rbac.yaml" >/dev/null
 
 # --- The outside's S3 server, for the Dataset import: TLS under the test CA, one root user.
-issue s3 "/CN=s3.outside.hygie.test" "$OUTSIDE_IP"
+# Pods reach it by its name, which the cluster's CoreDNS answers (manifests/coredns.yaml), as
+# export destinations and import sources must name a store; the machine's own clients (the
+# tests, the operator's audit sink) by its address.
+issue s3 "/CN=s3.outside.hygie.test" "$OUTSIDE_IP" s3.outside.hygie.test
 cp "$pki/ca.crt" "$STATE/s3-ca.crt"
 mkdir -p "$STATE/s3"
 echo "https://$OUTSIDE_IP:7070" > "$STATE/s3.endpoint"
+echo "https://s3.outside.hygie.test:7070" > "$STATE/s3.named-endpoint"
 echo "hygie-test" > "$STATE/s3.access"
 openssl rand -hex 20 > "$STATE/s3.secret"
 start s3 ip netns exec hygie-outside "$BIN/versitygw" --access "$(cat "$STATE/s3.access")" \

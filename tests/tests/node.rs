@@ -759,7 +759,7 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
         ],
     );
     scene.dataset.spec.source = serde_json::from_value(json!({"s3": {
-        "endpoint": node_state("s3.endpoint"), "bucket": bucket, "region": "fr-par",
+        "endpoint": node_state("s3.named-endpoint"), "bucket": bucket, "region": "fr-par",
         "credentialsSecretRef": {"name": "s3-credentials"},
         "egress": [{"cidr": "10.215.0.2/32", "ports": [{"port": 7070}]}]
     }}))
@@ -897,7 +897,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     upload(&bucket, &[]);
     scene.profile.spec.exports = serde_json::from_value(json!({
         "destinations": [{"name": "results", "s3": {
-            "endpoint": node_state("s3.endpoint"), "bucket": bucket, "region": "fr-par",
+            "endpoint": node_state("s3.named-endpoint"), "bucket": bucket, "region": "fr-par",
             "credentialsSecretRef": {"name": "s3-credentials"},
             "egress": [{"cidr": "10.215.0.2/32", "ports": [{"port": 7070}]}]
         }}],

@@ -52,6 +52,14 @@ pub fn check_dataset(
             .map(|p| destinations(&p.spec.network.egress_destinations))
             .unwrap_or_default();
         check_egress(&mut findings, "spec.source.s3.egress", &s3.egress, &public);
+        super::export::check_store(
+            &mut findings,
+            Rule::Importer,
+            "spec.source.s3",
+            &s3.endpoint,
+            &s3.bucket,
+            &s3.prefix,
+        );
     }
 
     let Some(profile) = inventory.profile(&spec.hosting_profile) else {

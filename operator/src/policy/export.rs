@@ -18,7 +18,7 @@ use kube::ResourceExt;
 use super::{
     Findings, Inventory, Rule, Violation, identities,
     network::{check_egress, destinations},
-    quote,
+    object_store, providers, quote,
     resources::check_size,
 };
 use crate::api::{
@@ -57,11 +57,29 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
                 ),
             );
         }
-        if !destination.s3.endpoint.starts_with("https://") {
+        check_store(
+            findings,
+            Rule::ExportDestination,
+            &field,
+            &destination.s3.endpoint,
+            &destination.s3.bucket,
+            &destination.s3.prefix,
+        );
+        let known = object_store::read_endpoint(&destination.s3.endpoint)
+            .ok()
+            .and_then(|e| e.known);
+        if let Some(known) = known
+            && !providers::lists(known.regions, &destination.s3.region)
+        {
             findings.add(
                 Rule::ExportDestination,
-                format!("{field}.endpoint"),
-                "the destination's endpoint is reached over HTTPS (https://)",
+                format!("{field}.region"),
+                format!(
+                    "`{}` is not where {} keeps its data ({}): a store is in the region its endpoint serves",
+                    quote(&destination.s3.region),
+                    known.host,
+                    known.regions.join(", ")
+                ),
             );
         }
         check_egress(
@@ -91,6 +109,38 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
         &exports.reviewers,
         exports.required_approvals,
     );
+}
+
+/// An object store's endpoint, bucket and key prefix, under `field` (`...s3`), for `rule`.
+pub(crate) fn check_store(
+    findings: &mut Findings,
+    rule: Rule,
+    field: &str,
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+) {
+    if let Err(why) = object_store::read_endpoint(endpoint) {
+        findings.add(
+            rule,
+            format!("{field}.endpoint"),
+            format!("`{}` {why}", quote(endpoint)),
+        );
+    }
+    if let Some(why) = object_store::why_not_a_bucket(bucket) {
+        findings.add(
+            rule,
+            format!("{field}.bucket"),
+            format!("`{}` {why}: not an S3 bucket name", quote(bucket)),
+        );
+    }
+    if let Some(why) = object_store::why_not_a_prefix(prefix) {
+        findings.add(
+            rule,
+            format!("{field}.prefix"),
+            format!("`{}` {why}", quote(prefix)),
+        );
+    }
 }
 
 /// HYG019 on a dataset that allows export.

@@ -11,6 +11,7 @@ mod images;
 mod mounts;
 mod names;
 mod network;
+pub mod object_store;
 mod profile;
 pub mod providers;
 mod resources;

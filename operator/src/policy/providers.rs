@@ -88,6 +88,111 @@ const S3NS: ProviderFacts = ProviderFacts {
     secnumcloud_regions: &["u-france-east1"],
 };
 
+/// An object store endpoint of a provider, and the residency regions (as the provider's
+/// Kubernetes regions are named) whose data it keeps.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KnownEndpoint {
+    pub host: &'static str,
+    pub regions: &'static [&'static str],
+}
+
+const fn endpoint(host: &'static str, regions: &'static [&'static str]) -> KnownEndpoint {
+    KnownEndpoint { host, regions }
+}
+
+const GRA: &[&str] = &["GRA5", "GRA7", "GRA9", "GRA11"];
+const SBG: &[&str] = &["SBG5", "SBG7"];
+
+/// The providers' object store domains and, under each, every endpoint in the EEA: OVHcloud's
+/// "Object Storage - Endpoints and geo-availability" (Standard `io` and High Performance `perf`
+/// endpoints), Scaleway's "Object Storage regions", Outscale's OOS endpoints, Orange Flexible
+/// Engine's OBS endpoint (docs/providers/). Any other host under these domains is not a store
+/// in the EEA that Hygie knows: another region (OVHcloud's `bhs`, `uk`, `ca-east-tor`;
+/// Outscale's `us-east-2`, `us-west-1`, `ap-northeast-1`) or a bucket's virtual host.
+const STORE_DOMAINS: &[(&str, &str, &[KnownEndpoint])] = &[
+    (
+        "cloud.ovh.net",
+        OVHCLOUD.operator,
+        &[
+            endpoint("s3.gra.io.cloud.ovh.net", GRA),
+            endpoint("s3.gra.perf.cloud.ovh.net", GRA),
+            endpoint("s3.sbg.io.cloud.ovh.net", SBG),
+            endpoint("s3.sbg.perf.cloud.ovh.net", SBG),
+            endpoint("s3.rbx.io.cloud.ovh.net", &["EU-WEST-RBX"]),
+            endpoint("s3.de.io.cloud.ovh.net", &["DE1"]),
+            endpoint("s3.waw.io.cloud.ovh.net", &["WAW1"]),
+            endpoint("s3.eu-west-par.io.cloud.ovh.net", &["EU-WEST-PAR"]),
+            endpoint("s3.eu-south-mil.io.cloud.ovh.net", &["EU-SOUTH-MIL"]),
+        ],
+    ),
+    (
+        "scw.cloud",
+        SCALEWAY.operator,
+        &[
+            endpoint("s3.fr-par.scw.cloud", &["fr-par"]),
+            endpoint("s3.nl-ams.scw.cloud", &["nl-ams"]),
+            endpoint("s3.pl-waw.scw.cloud", &["pl-waw"]),
+        ],
+    ),
+    (
+        "outscale.com",
+        OUTSCALE.operator,
+        &[
+            endpoint("oos.eu-west-2.outscale.com", &["eu-west-2"]),
+            endpoint(
+                "oos.cloudgouv-eu-west-1.outscale.com",
+                &["cloudgouv-eu-west-1"],
+            ),
+        ],
+    ),
+    (
+        "orange-business.com",
+        ORANGE.operator,
+        &[endpoint(
+            "oss.eu-west-0.prod-cloud-ocb.orange-business.com",
+            &["eu-west-0"],
+        )],
+    ),
+];
+
+/// Object store domains of operators seated or controlled outside the EEA, which health data
+/// never goes to: OVHcloud's US entity, and the US hyperscalers' and storage vendors' stores.
+const OUTSIDE_EEA_STORES: &[(&str, &str)] = &[
+    ("ovh.us", "OVH US LLC"),
+    ("amazonaws.com", "Amazon Web Services, Inc."),
+    ("googleapis.com", "Google LLC"),
+    ("windows.net", "Microsoft Corporation"),
+    ("oraclecloud.com", "Oracle Corporation"),
+    ("digitaloceanspaces.com", "DigitalOcean, LLC"),
+    ("wasabisys.com", "Wasabi Technologies, LLC"),
+    ("backblazeb2.com", "Backblaze, Inc."),
+    ("cloudflarestorage.com", "Cloudflare, Inc."),
+    ("aliyuncs.com", "Alibaba Cloud"),
+];
+
+fn under(host: &str, domain: &str) -> bool {
+    host == domain
+        || host
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// The operator and known endpoints of the provider whose store domain `host` is under.
+pub fn store_domain(host: &str) -> Option<(&'static str, &'static [KnownEndpoint])> {
+    STORE_DOMAINS
+        .iter()
+        .find(|(domain, _, _)| under(host, domain))
+        .map(|(_, operator, endpoints)| (*operator, *endpoints))
+}
+
+/// The operator outside the EEA whose store domain `host` is under, if any.
+pub fn outside_eea_store(host: &str) -> Option<&'static str> {
+    OUTSIDE_EEA_STORES
+        .iter()
+        .find(|(domain, _)| under(host, domain))
+        .map(|(_, operator)| *operator)
+}
+
 /// The facts of `provider`, or none for `Generic`, which declares its own.
 pub fn facts(provider: Provider) -> Option<&'static ProviderFacts> {
     match provider {
@@ -128,6 +233,27 @@ mod tests {
             }
         }
         assert!(facts(Provider::Generic).is_none());
+    }
+
+    #[test]
+    fn every_known_store_keeps_its_data_in_its_providers_eea_regions() {
+        for (domain, operator, endpoints) in STORE_DOMAINS {
+            let provider = [&OVHCLOUD, &SCALEWAY, &OUTSCALE, &ORANGE]
+                .into_iter()
+                .find(|p| p.operator == *operator)
+                .unwrap();
+            for endpoint in *endpoints {
+                assert!(under(endpoint.host, domain), "{}", endpoint.host);
+                for region in endpoint.regions {
+                    assert!(
+                        lists(provider.eea_regions, region),
+                        "{} {region}",
+                        endpoint.host
+                    );
+                }
+            }
+        }
+        assert!(!under("evil-cloud.ovh.net", "cloud.ovh.net"));
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn hyg005_applies_to_the_import_job_egress_too() {
     let mut ds = dataset();
     ds.spec.source = Some(
         serde_json::from_value(serde_json::json!({"s3": {
-            "endpoint": "https://s3.example.fr", "bucket": "b",
+            "endpoint": "https://s3.example.fr", "bucket": "cohort-source",
             "credentialsSecretRef": {"name": "s3"},
             "egress": [{"cidr": "0.0.0.0/0", "ports": [{"port": 443}]}]
         }}))
@@ -344,7 +344,7 @@ fn hyg011_s3_imports_need_a_trusted_importer() {
     let mut ds = dataset();
     ds.spec.source = Some(
         serde_json::from_value(serde_json::json!({"s3": {
-            "endpoint": "https://s3.example.fr", "bucket": "b",
+            "endpoint": "https://s3.example.fr", "bucket": "cohort-source",
             "credentialsSecretRef": {"name": "s3"},
             "egress": [{"cidr": "192.0.2.0/24", "ports": [{"port": 443}]}]
         }}))
