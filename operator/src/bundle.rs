@@ -149,7 +149,8 @@ impl Bundle {
         }
     }
 
-    /// The claims the bundle's datasets and workspaces would have Hygie create.
+    /// The claims the bundle's datasets, workspaces and export requests would have Hygie
+    /// create: datasets' volumes, homes, outboxes, copies, snapshots and staged files.
     fn claims(&self) -> BTreeSet<(String, String)> {
         let datasets = self
             .inventory
@@ -164,12 +165,21 @@ impl Bundle {
                 .datasets
                 .iter()
                 .map(|m| labels::dataset_copy_claim_name(&name, &m.name));
-            std::iter::once(labels::home_claim_name(&name))
-                .chain(copies)
-                .map(move |claim| (namespace.clone(), claim))
-                .collect::<Vec<_>>()
+            [
+                labels::home_claim_name(&name),
+                labels::outbox_claim_name(&name),
+            ]
+            .into_iter()
+            .chain(copies)
+            .map(move |claim| (namespace.clone(), claim))
+            .collect::<Vec<_>>()
         });
-        datasets.chain(workspaces).collect()
+        let exports = self.inventory.export_requests.iter().flat_map(|r| {
+            let namespace = r.namespace().unwrap_or_default();
+            let names = crate::build::ExportNames::of(&r.name_any());
+            [names.snapshot, names.staged].map(|claim| (namespace.clone(), claim))
+        });
+        datasets.chain(workspaces).chain(exports).collect()
     }
 }
 

@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::common::{EgressRule, VolumeSize, quantity_schema};
+use super::common::{Classification, EgressRule, VolumeSize, quantity_schema};
 
 /// The outbox's size when a workspace does not say.
 pub const DEFAULT_OUTBOX_SIZE: &str = "1Gi";
@@ -210,6 +210,34 @@ pub struct WorkspaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// Every dataset the workspace has mounted, kept once it is unmounted: its home and outbox
+    /// may still hold what was copied from it, so its export rules and panel still apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub lineage: Vec<Lineage>,
+}
+
+/// A dataset a workspace has mounted, as it was classified when last seen mounted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Lineage {
+    pub name: String,
+    pub classification: Classification,
+}
+
+impl Workspace {
+    /// The names of every dataset this workspace mounts or has mounted, each once, those it
+    /// mounts first.
+    pub fn lineage(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.spec.datasets.iter().map(|m| m.name.as_str()).collect();
+        let past = self.status.iter().flat_map(|s| &s.lineage);
+        for entry in past {
+            if !names.contains(&entry.name.as_str()) {
+                names.push(&entry.name);
+            }
+        }
+        names
+    }
 }
 
 #[cfg(test)]

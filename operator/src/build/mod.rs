@@ -25,7 +25,7 @@ pub use access::access_rules_of_every_role;
 pub use dataset::dataset_children;
 pub use export::{ExportInputs, ExportNames, ExportStage, export_children, release_key_prefix};
 pub use transfer::VERDICT_EXIT_CODE;
-pub use workspace::{HOME, is_expired, workspace_children};
+pub use workspace::{HOME, OUTBOX, is_expired, workspace_children};
 
 /// One object Hygie creates for a Dataset or a Workspace.
 #[derive(Clone, Debug, PartialEq)]

@@ -89,18 +89,23 @@ async fn stall(
     write(dataset, context, api, status).await
 }
 
-/// The claims Hygie manages in `namespace`, datasets' and workspaces' alike, from the caches.
+/// The claims Hygie manages in `namespace`, from the caches: datasets' volumes, workspaces'
+/// homes, outboxes and copies, and export requests' snapshots and staged files.
 fn managed_claims(context: &Context, namespace: &str) -> BTreeSet<(String, String)> {
     let managed = BTreeMap::from([(MANAGED_BY.to_owned(), MANAGER.to_owned())]);
-    [&context.dataset_children, &context.workspace_children]
-        .iter()
-        .flat_map(|children| {
-            children
-                .cache
-                .matching("PersistentVolumeClaim", namespace, &managed)
-        })
-        .filter_map(|meta| Some((namespace.to_owned(), meta.name?)))
-        .collect()
+    [
+        &context.dataset_children,
+        &context.workspace_children,
+        &context.export_children,
+    ]
+    .iter()
+    .flat_map(|children| {
+        children
+            .cache
+            .matching("PersistentVolumeClaim", namespace, &managed)
+    })
+    .filter_map(|meta| Some((namespace.to_owned(), meta.name?)))
+    .collect()
 }
 
 /// The PersistentVolume behind the dataset's claim: read from the claim while it exists, and

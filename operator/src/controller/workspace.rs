@@ -34,7 +34,7 @@ use crate::{
         conditions::*,
         dataset::DatasetPhase,
         hosting_profile::EncryptionType,
-        workspace::{WorkspacePhase, WorkspaceStatus},
+        workspace::{Lineage, WorkspacePhase, WorkspaceStatus},
     },
     build::{
         is_expired,
@@ -116,10 +116,10 @@ pub(super) fn inventory(workspace: &Workspace, context: &Context) -> Inventory {
     {
         inventory.add_profile((*profile).clone());
     }
-    for mount in &workspace.spec.datasets {
+    for name in workspace.lineage() {
         if let Some(dataset) = context
             .datasets
-            .get(&ObjectRef::new(&mount.name).within(&namespace))
+            .get(&ObjectRef::new(name).within(&namespace))
         {
             inventory.add_dataset((*dataset).clone());
         }
@@ -523,6 +523,34 @@ fn phase_message(phase: WorkspacePhase, workspace: &Workspace) -> String {
     }
 }
 
+/// The datasets the workspace has mounted: those of its last status, and those it mounts now
+/// as they are classified now. Nothing is ever taken out.
+fn lineage(workspace: &Workspace, context: &Context) -> Vec<Lineage> {
+    let namespace = workspace.namespace().unwrap_or_default();
+    let mut lineage = workspace
+        .status
+        .as_ref()
+        .map(|s| s.lineage.clone())
+        .unwrap_or_default();
+    for mount in &workspace.spec.datasets {
+        let Some(dataset) = context
+            .datasets
+            .get(&ObjectRef::new(&mount.name).within(&namespace))
+        else {
+            continue;
+        };
+        let entry = Lineage {
+            name: mount.name.clone(),
+            classification: dataset.spec.classification,
+        };
+        match lineage.iter_mut().find(|l| l.name == mount.name) {
+            Some(known) => *known = entry,
+            None => lineage.push(entry),
+        }
+    }
+    lineage
+}
+
 /// Writes the status if it changed, with an Event when the phase changes. Returns whether it
 /// wrote.
 async fn write_status(
@@ -567,6 +595,7 @@ async fn write_status(
             )
         }),
         conditions: status::merge(old_conditions, observed, generation, now),
+        lineage: lineage(workspace, context),
     };
     let key = format!(
         "{}/{}",

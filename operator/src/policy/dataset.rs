@@ -39,7 +39,7 @@ pub fn check_dataset(
                 Rule::Provenance,
                 "spec.source.persistentVolumeClaim.claimName",
                 format!(
-                    "`{}` is a claim Hygie manages (another dataset's volume or a workspace's home or copy): a dataset made from it would escape that data's classification, authorisation and retention",
+                    "`{}` is a claim Hygie manages (another dataset's volume, a workspace's home, outbox or copy, an export's snapshot or staged files): a dataset made from it would escape that data's classification, authorisation and retention",
                     super::quote(&claim.claim_name)
                 ),
             );

@@ -265,9 +265,9 @@ pub(crate) fn check_workspace_panels(
         .profile(&workspace.spec.hosting_profile)
         .and_then(|p| p.spec.exports.as_ref());
     let exportable = exports.is_some_and(|e| !e.destinations.is_empty())
-        && workspace.spec.datasets.iter().all(|m| {
+        && workspace.lineage().into_iter().all(|name| {
             inventory
-                .dataset(&namespace, &m.name)
+                .dataset(&namespace, name)
                 .is_none_or(allows_export)
         });
     if !exportable {
@@ -380,17 +380,37 @@ pub fn check_request(
             ),
         );
     }
-    for mount in &workspace.spec.datasets {
-        if let Some(dataset) = inventory.dataset(&namespace, &mount.name)
-            && !allows_export(dataset)
-        {
+    let mounted: Vec<&str> = workspace
+        .spec
+        .datasets
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    for name in workspace.lineage() {
+        let verb = match mounted.contains(&name) {
+            true => "mounts",
+            false => "has mounted",
+        };
+        let Some(dataset) = inventory.dataset(&namespace, name) else {
+            if verb == "has mounted" {
+                findings.add(
+                    Rule::ExportAllowed,
+                    "spec.workspace",
+                    format!(
+                        "Workspace `{}` has mounted Dataset `{name}`, which no longer exists: its home and outbox may hold what came from it, whose export rules nobody can check now",
+                        workspace.name_any()
+                    ),
+                );
+            }
+            continue;
+        };
+        if !allows_export(dataset) {
             findings.add(
                 Rule::ExportAllowed,
                 "spec.workspace",
                 format!(
-                    "Workspace `{}` mounts Dataset `{}`, which allows no export ({}); its owner may allow it with spec.export.allowed",
+                    "Workspace `{}` {verb} Dataset `{name}`, which allows no export ({}); its owner may allow it with spec.export.allowed",
                     workspace.name_any(),
-                    mount.name,
                     match dataset.spec.classification {
                         Classification::Identifying => "identifying data, by default",
                         _ => "spec.export.allowed is false",
@@ -449,8 +469,8 @@ fn panel_of(dataset: &Dataset, profile: Option<&ExportPolicy>) -> Panel {
     }
 }
 
-/// The panels a request from `workspace` must satisfy: one per mounted dataset, or the
-/// profile's own for a workspace without datasets.
+/// The panels a request from `workspace` must satisfy: one per dataset it mounts or has
+/// mounted (its lineage), or the profile's own for a workspace that never mounted any.
 pub fn panels(workspace: &Workspace, inventory: &Inventory) -> Vec<Panel> {
     let profile_name = &workspace.spec.hosting_profile;
     let exports = inventory
@@ -458,10 +478,9 @@ pub fn panels(workspace: &Workspace, inventory: &Inventory) -> Vec<Panel> {
         .and_then(|p| p.spec.exports.as_ref());
     let namespace = workspace.namespace().unwrap_or_default();
     let datasets: Vec<Panel> = workspace
-        .spec
-        .datasets
-        .iter()
-        .filter_map(|m| inventory.dataset(&namespace, &m.name))
+        .lineage()
+        .into_iter()
+        .filter_map(|name| inventory.dataset(&namespace, name))
         .map(|d| panel_of(d, exports))
         .collect();
     if !datasets.is_empty() {

@@ -1,18 +1,19 @@
 //! HYG007, where datasets are mounted: each dataset once, each at a path of its own. A mount
-//! over the home or /tmp would hide the writable volumes the tool needs, or make a dataset
-//! copy writable through them; nested mounts would hide one dataset under another.
+//! over the home, the outbox or /tmp would hide the writable volumes the tool needs, or make a
+//! dataset copy writable through them (over the outbox, a request would stage the dataset's own
+//! files); nested mounts would hide one dataset under another.
 
 use std::{collections::BTreeSet, path::Path};
 
 use super::{Findings, Rule, quote};
 use crate::{
     api::workspace::DatasetMount,
-    build::{HOME, pod::TMP},
+    build::{HOME, OUTBOX, pod::TMP},
 };
 
 pub fn check_mounts(findings: &mut Findings, mounts: &[DatasetMount]) {
     let mut names = BTreeSet::new();
-    let reserved = [HOME, TMP];
+    let reserved = [HOME, OUTBOX, TMP];
     for (i, mount) in mounts.iter().enumerate() {
         if !names.insert(mount.name.as_str()) {
             findings.add(

@@ -14,6 +14,9 @@ pub const WORKSPACE_NAME_MAX: usize = 52;
 pub const DATASET_NAME_MAX: usize = 56;
 /// The suffix of a dataset's import objects, which a workspace's own objects must not wear.
 const IMPORT_SUFFIX: &str = "-import";
+/// The suffix of an export request's review StatefulSet: a workspace of that name would share
+/// its pod's name, `<request>-review-0`, and its members the Roles that name that pod.
+const REVIEW_SUFFIX: &str = "-review";
 
 pub fn check_workspace_name(findings: &mut Findings, name: &str) {
     let reason = if !is_label(name, WORKSPACE_NAME_MAX) || !name.starts_with(char::is_alphabetic) {
@@ -24,6 +27,11 @@ pub fn check_workspace_name(findings: &mut Findings, name: &str) {
         Some(format!(
             "a Workspace name does not end in `{IMPORT_SUFFIX}`: the objects of Dataset `{}`'s import wear that name",
             name.trim_end_matches(IMPORT_SUFFIX)
+        ))
+    } else if name.ends_with(REVIEW_SUFFIX) {
+        Some(format!(
+            "a Workspace name does not end in `{REVIEW_SUFFIX}`: the review pod of ExportRequest `{}` wears that name",
+            name.trim_end_matches(REVIEW_SUFFIX)
         ))
     } else {
         None

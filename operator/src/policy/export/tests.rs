@@ -452,3 +452,51 @@ fn look_alike_reviewers_fill_one_seat() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn a_dataset_once_mounted_still_rules_the_exports() {
+    // study mounted the identifying registry, then unmounted it: what it copied may be in the
+    // home or the outbox, so the registry's rules and panel still apply.
+    let mut workspace = fixtures::workspace();
+    workspace.status = serde_json::from_value(serde_json::json!({
+        "lineage": [{"name": "registry", "classification": "Identifying"}]
+    }))
+    .unwrap();
+    let mut registry = fixtures::dataset();
+    registry.metadata.name = Some("registry".into());
+    registry.spec.classification = Classification::Identifying;
+    let inventory = fixtures::inventory(fixtures::profile(), vec![fixtures::dataset(), registry]);
+    let refusals: Vec<String> = check_request(
+        &fixtures::export_request(),
+        &inventory,
+        std::slice::from_ref(&workspace),
+    )
+    .iter()
+    .map(|v| v.message.clone())
+    .collect();
+    assert!(
+        refusals.iter().any(|m| m.starts_with(
+            "Workspace `study` has mounted Dataset `registry`, which allows no export"
+        )),
+        "{refusals:#?}"
+    );
+    let of: Vec<String> = super::panels(&workspace, &inventory)
+        .into_iter()
+        .map(|p| p.of)
+        .collect();
+    assert_eq!(of, ["Dataset/cohort", "Dataset/registry"]);
+
+    // Gone from the cluster, it still forbids every export: nobody can check its rules.
+    let inventory = fixtures::inventory(fixtures::profile(), vec![fixtures::dataset()]);
+    let refusals: Vec<String> =
+        check_request(&fixtures::export_request(), &inventory, &[workspace])
+            .iter()
+            .map(|v| v.message.clone())
+            .collect();
+    assert!(
+        refusals
+            .iter()
+            .any(|m| m.contains("which no longer exists")),
+        "{refusals:#?}"
+    );
+}
