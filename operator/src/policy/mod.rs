@@ -2,6 +2,7 @@
 //! and returns violations; nothing here fixes input or talks to a cluster. `hygie check`,
 //! `hygie render` and the controllers all call these functions.
 
+mod certifications;
 mod dataset;
 mod eea;
 pub mod export;

@@ -190,15 +190,35 @@ fn refusal(net: &IpNet, public: &[IpNet]) -> Option<String> {
     )
 }
 
-/// Checks the public destinations a profile declares: canonical, and nothing always refused.
+/// The widest public destination a profile may declare, per family: a /24 of IPv4 (the
+/// smallest block routed on the Internet, so one service's range rather than a provider's
+/// whole network shared by its tenants) and a /48 of IPv6 (one site's allocation).
+const PUBLIC_IPV4_FLOOR: u8 = 24;
+const PUBLIC_IPV6_FLOOR: u8 = 48;
+
+/// Checks the public destinations a profile declares: canonical, nothing always refused, and
+/// none wider than one routed block.
 pub fn check_destinations(findings: &mut Findings, path: &str, destinations: &[String]) {
     for (i, text) in destinations.iter().enumerate() {
         let field = format!("{path}[{i}]");
         match parse_cidr(text) {
             Err(reason) => findings.add(Rule::Egress, field, reason),
             Ok(net) => {
+                let floor = match net {
+                    IpNet::V4(_) => PUBLIC_IPV4_FLOOR,
+                    IpNet::V6(_) => PUBLIC_IPV6_FLOOR,
+                };
+                let private = nets(&PRIVATE).any(|private| overlaps(&private, &net));
                 if let Some(reason) = refusal(&net, &[net]) {
                     findings.add(Rule::Egress, field, format!("`{net}` {reason}"));
+                } else if !private && net.prefix_len() < floor {
+                    findings.add(
+                        Rule::Egress,
+                        field,
+                        format!(
+                            "`{net}` is wider than a /{floor}: a public destination is one service's routed block, never a provider's network its other tenants share"
+                        ),
+                    );
                 }
             }
         }

@@ -3,12 +3,16 @@
 
 use super::{
     Findings, Rule, Violation,
+    certifications::{check_certifications, covered},
     eea::is_eea_member,
     images::{check_image, check_prefixes},
     network::check_destinations,
     providers,
 };
-use crate::api::{HostingProfile, hosting_profile::EncryptionType};
+use crate::api::{
+    HostingProfile,
+    hosting_profile::{CertificationType, EncryptionType},
+};
 
 pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Violation> {
     let mut findings = Findings::for_object(profile);
@@ -40,6 +44,16 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
                         "`{region}` is not an EEA region of {}; Hygie knows {}",
                         spec.provider.as_str(),
                         facts.eea_regions.join(", ")
+                    ),
+                );
+            } else if let Some(actual) = providers::country_of(facts, region)
+                && actual != country
+            {
+                findings.add(
+                    Rule::Residency,
+                    format!("spec.residency.regions[{i}]"),
+                    format!(
+                        "`{region}` is in {actual}, not in {country} as spec.residency.country says: the country is where the regions are"
                     ),
                 );
             }
@@ -122,13 +136,22 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             );
         }
     }
+    check_certifications(&mut findings, profile, now);
     super::export::check_profile_exports(&mut findings, profile);
     findings.into_vec()
 }
 
-/// Whether the profile holds an HDS certification valid at `now`.
+/// Whether HDS certifications valid at `now` cover every one of the profile's regions (a
+/// certification covers the regions it lists, or all when it lists none).
 pub fn has_valid_hds(profile: &HostingProfile, now: jiff::Timestamp) -> bool {
-    profile
-        .hds_valid_until()
-        .is_some_and(|date| !date.is_past(now))
+    let spec = &profile.spec;
+    let regions = &spec.residency.regions;
+    !regions.is_empty()
+        && regions.iter().all(|region| {
+            spec.certifications.iter().any(|c| {
+                c.kind == CertificationType::Hds
+                    && !c.valid_until.is_past(now)
+                    && !covered(c, std::slice::from_ref(region)).is_empty()
+            })
+        })
 }

@@ -19,6 +19,9 @@ pub struct ProviderFacts {
     pub exposure: &'static [(&'static str, &'static str)],
     /// The provider's regions inside the EEA; its other regions are refused.
     pub eea_regions: &'static [&'static str],
+    /// The member state each of those regions is in (ISO 3166-1 alpha-2), by the start of the
+    /// region's name: a profile's country must be theirs.
+    pub region_countries: &'static [(&'static str, &'static str)],
     /// The regions qualified SecNumCloud for the offer Hygie runs on.
     pub secnumcloud_regions: &'static [&'static str],
 }
@@ -41,6 +44,16 @@ const OVHCLOUD: ProviderFacts = ProviderFacts {
         "EU-WEST-PAR",
         "EU-SOUTH-MIL",
     ],
+    // Gravelines, Strasbourg, Roubaix and Paris; Frankfurt (Limburg), Warsaw, Milan.
+    region_countries: &[
+        ("GRA", "FR"),
+        ("SBG", "FR"),
+        ("EU-WEST-RBX", "FR"),
+        ("EU-WEST-PAR", "FR"),
+        ("DE", "DE"),
+        ("WAW", "PL"),
+        ("EU-SOUTH-MIL", "IT"),
+    ],
     // OVHcloud's SecNumCloud offers are Hosted Private Cloud and Bare Metal Pod, not its
     // Managed Kubernetes regions.
     secnumcloud_regions: &[],
@@ -52,6 +65,7 @@ const SCALEWAY: ProviderFacts = ProviderFacts {
     controlled_from_outside_eea: false,
     exposure: &[],
     eea_regions: &["fr-par", "nl-ams", "pl-waw", "it-mil"],
+    region_countries: &[("fr-", "FR"), ("nl-", "NL"), ("pl-", "PL"), ("it-", "IT")],
     secnumcloud_regions: &[],
 };
 
@@ -62,6 +76,8 @@ const OUTSCALE: ProviderFacts = ProviderFacts {
     exposure: &[],
     // us-east-2, us-west-1 and ap-northeast-1 are Outscale regions outside the EEA.
     eea_regions: &["eu-west-2", "cloudgouv-eu-west-1"],
+    // Both in France (Île-de-France and the sovereign region).
+    region_countries: &[("eu-west-2", "FR"), ("cloudgouv-eu-west-1", "FR")],
     secnumcloud_regions: &["eu-west-2", "cloudgouv-eu-west-1"],
 };
 
@@ -71,6 +87,7 @@ const ORANGE: ProviderFacts = ProviderFacts {
     controlled_from_outside_eea: false,
     exposure: &[],
     eea_regions: &["eu-west-0"],
+    region_countries: &[("eu-west-0", "FR")],
     secnumcloud_regions: &[],
 };
 
@@ -85,6 +102,7 @@ const S3NS: ProviderFacts = ProviderFacts {
         "its technology supplier Google LLC is a US company",
     )],
     eea_regions: &["u-france-east1"],
+    region_countries: &[("u-france-", "FR")],
     secnumcloud_regions: &["u-france-east1"],
 };
 
@@ -205,6 +223,102 @@ pub fn facts(provider: Provider) -> Option<&'static ProviderFacts> {
     }
 }
 
+/// The member state `region` of `facts` is in, if Hygie knows it.
+pub fn country_of(facts: &ProviderFacts, region: &str) -> Option<&'static str> {
+    let region = region.to_ascii_uppercase();
+    facts
+        .region_countries
+        .iter()
+        .find(|(start, _)| region.starts_with(&start.to_ascii_uppercase()))
+        .map(|(_, country)| *country)
+}
+
+/// A cloud whose operator is controlled from outside the EEA, by the names of its EEA regions:
+/// a Generic profile on one of them is that cloud, whoever it says operates it.
+#[derive(Debug)]
+pub struct ForeignCloud {
+    pub operator: &'static str,
+    pub seat: &'static str,
+    pub law: &'static str,
+    pub regions: &'static [&'static str],
+}
+
+/// The US hyperscalers' EEA regions, as their own region lists name them (AWS "Regions and
+/// Availability Zones", Azure "Azure geographies", Google Cloud "Cloud locations", Oracle
+/// "Regions and Availability Domains"): the CLOUD Act reaches their operators wherever the
+/// disks are.
+pub const FOREIGN_CLOUDS: &[ForeignCloud] = &[
+    ForeignCloud {
+        operator: "Amazon Web Services, Inc.",
+        seat: "US",
+        law: "US-CLOUD-Act",
+        regions: &[
+            "eu-west-1",
+            "eu-west-3",
+            "eu-central-1",
+            "eu-south-1",
+            "eu-south-2",
+            "eu-north-1",
+        ],
+    },
+    ForeignCloud {
+        operator: "Microsoft Corporation",
+        seat: "US",
+        law: "US-CLOUD-Act",
+        regions: &[
+            "francecentral",
+            "francesouth",
+            "germanywestcentral",
+            "germanynorth",
+            "northeurope",
+            "westeurope",
+            "swedencentral",
+            "italynorth",
+            "polandcentral",
+            "spaincentral",
+            "norwayeast",
+            "norwaywest",
+        ],
+    },
+    ForeignCloud {
+        operator: "Google LLC",
+        seat: "US",
+        law: "US-CLOUD-Act",
+        regions: &[
+            "europe-west1",
+            "europe-west3",
+            "europe-west4",
+            "europe-west8",
+            "europe-west9",
+            "europe-west10",
+            "europe-west12",
+            "europe-north1",
+            "europe-north2",
+            "europe-central2",
+            "europe-southwest1",
+        ],
+    },
+    ForeignCloud {
+        operator: "Oracle Corporation",
+        seat: "US",
+        law: "US-CLOUD-Act",
+        regions: &[
+            "eu-paris-1",
+            "eu-marseille-1",
+            "eu-frankfurt-1",
+            "eu-amsterdam-1",
+            "eu-milan-1",
+            "eu-stockholm-1",
+            "eu-madrid-1",
+        ],
+    },
+];
+
+/// The foreign cloud `region` belongs to, if it is one of theirs.
+pub fn foreign_cloud(region: &str) -> Option<&'static ForeignCloud> {
+    FOREIGN_CLOUDS.iter().find(|c| lists(c.regions, region))
+}
+
 /// Whether `region` is one of `regions`, ignoring case: providers spell their regions in
 /// either case in their documentation and node labels.
 pub fn lists(regions: &[&str], region: &str) -> bool {
@@ -230,6 +344,10 @@ mod tests {
             assert!(!facts.eea_regions.is_empty(), "{provider:?}");
             for region in facts.secnumcloud_regions {
                 assert!(lists(facts.eea_regions, region), "{provider:?} {region}");
+            }
+            for region in facts.eea_regions {
+                let country = country_of(facts, region);
+                assert!(country.is_some_and(is_eea_member), "{provider:?} {region}");
             }
         }
         assert!(facts(Provider::Generic).is_none());

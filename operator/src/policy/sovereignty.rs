@@ -5,7 +5,10 @@
 
 use kube::ResourceExt;
 
-use super::{Findings, Rule, eea::is_eea_member, providers};
+use super::{
+    Findings, Rule, certifications::declares_what_secnumcloud_excludes, eea::is_eea_member,
+    providers,
+};
 use crate::api::{
     Dataset, HostingProfile,
     hosting_profile::{CertificationType, Provider},
@@ -98,6 +101,16 @@ fn structural_exposure(profile: &HostingProfile) -> Vec<String> {
             }
         }
     }
+    if known.is_none() {
+        for region in &spec.residency.regions {
+            if let Some(cloud) = providers::foreign_cloud(region) {
+                reasons.push(format!(
+                    "HostingProfile `{name}`'s region `{region}` is a region of {}, seated in {} and exposed to {}, whoever the profile says operates it",
+                    cloud.operator, cloud.seat, cloud.law
+                ));
+            }
+        }
+    }
     for (law, why) in known.map(|k| k.exposure).unwrap_or_default() {
         reasons.push(format!(
             "HostingProfile `{name}` runs on {}, exposed to {law}: {why}",
@@ -119,6 +132,19 @@ fn structural_exposure(profile: &HostingProfile) -> Vec<String> {
 /// otherwise what is missing.
 fn uncovered_by_secnumcloud(profile: &HostingProfile, now: jiff::Timestamp) -> Option<String> {
     let spec = &profile.spec;
+    if let Some(excluded) = declares_what_secnumcloud_excludes(profile) {
+        return Some(format!(
+            "a SecNumCloud qualification cannot stand beside what it declares ({excluded})"
+        ));
+    }
+    if spec
+        .residency
+        .regions
+        .iter()
+        .any(|r| providers::foreign_cloud(r).is_some())
+    {
+        return Some("no SecNumCloud qualification covers a US hyperscaler's region".into());
+    }
     let known = providers::facts(spec.provider);
     let covers = |region: &str| {
         let qualified_offer = known.is_none_or(|k| providers::lists(k.secnumcloud_regions, region));
@@ -210,7 +236,11 @@ mod tests {
         assert!(text.contains("seated in US"), "{text}");
         assert!(text.contains("controlled from outside the EEA"), "{text}");
         assert!(text.contains("declares exposure to US-CLOUD-Act"), "{text}");
-        assert!(text.contains("no SecNumCloud"), "{text}");
+        assert!(
+            text.contains("region `eu-west-3` is a region of Amazon Web Services, Inc."),
+            "{text}"
+        );
+        assert!(text.contains("SecNumCloud"), "{text}");
     }
 
     #[test]
@@ -249,7 +279,8 @@ mod tests {
             "{reasons:?}"
         );
 
-        let partial = "sovereignty: {operator: {name: X, country: US}}\ncertifications: [{type: SecNumCloud, reference: q, validUntil: \"2027-12-31\", regions: [a]}]";
+        // An operator nobody named is exposed, and a qualification of one region covers that one.
+        let partial = "certifications: [{type: SecNumCloud, reference: q, validUntil: \"2027-12-31\", regions: [a]}]";
         let reasons = exposure(&profile("Generic", "[a, b]", partial), now());
         assert!(
             reasons.last().unwrap().contains("region(s) b"),
@@ -260,13 +291,25 @@ mod tests {
 
     #[test]
     fn secnumcloud_counts_only_where_the_provider_holds_it() {
-        let claimed = "sovereignty: {extraterritorialExposure: [US-CLOUD-Act]}\ncertifications: [{type: SecNumCloud, reference: q, validUntil: \"2027-12-31\"}]";
-        let reasons = exposure(&profile("OVHcloud", "[GRA7]", claimed), now());
+        let claimed =
+            "certifications: [{type: SecNumCloud, reference: q, validUntil: \"2027-12-31\"}]";
+        let reasons = exposure(&profile("S3NS", "[u-france-east2]", claimed), now());
         assert!(
             reasons
                 .last()
                 .unwrap()
-                .contains("Hygie knows OVHcloud SecNumCloud regions: none"),
+                .contains("Hygie knows S3NS SecNumCloud regions: u-france-east1"),
+            "{reasons:?}"
+        );
+        // Declared beside the US law it excludes, a qualification counts nowhere.
+        let contradicted =
+            format!("sovereignty: {{extraterritorialExposure: [US-CLOUD-Act]}}\n{claimed}");
+        let reasons = exposure(&profile("OVHcloud", "[GRA7]", &contradicted), now());
+        assert!(
+            reasons
+                .last()
+                .unwrap()
+                .contains("cannot stand beside what it declares"),
             "{reasons:?}"
         );
     }

@@ -61,6 +61,7 @@ fn violations_read_as_one_line_naming_rule_object_and_field() {
 #[test]
 fn hyg001_residency_in_the_eea_with_regions() {
     let mut p = profile();
+    p.spec.provider = crate::api::hosting_profile::Provider::Generic;
     p.spec.residency.country = "NO".into();
     assert!(check_profile(&p, now()).is_empty(), "Norway is in the EEA");
     p.spec.residency.country = "CH".into();
