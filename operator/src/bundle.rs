@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::{
     api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
     build::labels,
+    list_types,
     policy::{Inventory, ObjectKey},
 };
 
@@ -46,6 +47,8 @@ fn yaml_options() -> serde_saphyr::Options {
 /// plain schema validator on a generated manifest).
 struct Compiled {
     schema: jsonschema::Validator,
+    /// The schema itself, for what the validator does not read (list types).
+    raw: Value,
     cel: CompiledSchema,
     namespaced: bool,
 }
@@ -70,6 +73,7 @@ impl Schemas {
                 kind.clone(),
                 Compiled {
                     schema: validator,
+                    raw: schema.clone(),
                     cel,
                     namespaced: K::crd().spec.scope == "Namespaced",
                 },
@@ -318,6 +322,10 @@ where
     }
     let compiled = schemas.of::<K>()?;
     check_schema(&kind, &compiled.schema, &document)?;
+    let duplicates = list_types::duplicates(&compiled.raw, &document);
+    if !duplicates.is_empty() {
+        return Err(format!("{kind}: {}", duplicates.join("; ")));
+    }
     let object: K = decoded.map_err(|e| {
         let path = track.path().to_string();
         match path.as_str() {

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod controller;
 #[cfg(test)]
 mod fixtures;
+mod list_types;
 pub mod policy;
 pub mod reference;
 pub mod render;
