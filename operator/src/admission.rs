@@ -182,7 +182,7 @@ fn records_kept_once_approved() -> (Value, Value) {
                     "variables.phase in [{}] || authorizer.group('hygie.io').resource('exportrequests').namespace(oldObject.metadata.namespace).name(oldObject.metadata.name).check('{PURGE_VERB}').allowed()",
                     withdrawable.join(", ")
                 ),
-                "messageExpression": format!("'ExportRequest ' + oldObject.metadata.namespace + '/' + oldObject.metadata.name + ' is ' + variables.phase + ': a request is withdrawn only before it is approved; from then on it is the record of the export, and deleting it takes the {PURGE_VERB} verb on exportrequests (the platform team\'s)'"),
+                "messageExpression": format!("'ExportRequest ' + oldObject.metadata.namespace + '/' + oldObject.metadata.name + ' is ' + variables.phase + ': a request is withdrawn only before it is approved; from then on it is the record of the export, and deleting it takes the {PURGE_VERB} verb on exportrequests (the platform team)'"),
                 "reason": "Forbidden",
             }],
         },

@@ -100,4 +100,5 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
 pub mod cluster;
 pub mod node;
 pub mod operator;
+pub mod reviews;
 pub mod users;

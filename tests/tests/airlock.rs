@@ -13,7 +13,7 @@ use hygie_tests::{
         kubectl_ok, manifest,
     },
     operator::install_chart_rbac,
-    repo_root,
+    repo_root, reviews,
     users::{airlock_roles, create_as, hygie_as, kubectl_as},
 };
 use serde_json::{Value, json};
@@ -29,62 +29,12 @@ fn example(file: &str, namespace: &str) -> Value {
 /// `reviewer`'s approval of `table-2` as it stands in `namespace`: its UID, its staged digest
 /// and an owner reference to it, as `hygie export approve` writes them.
 fn review(name: &str, reviewer: &str, groups: &[&str], namespace: &str) -> Value {
-    let (uid, digest) = live_request(namespace);
-    json!({
+    reviews::bound(json!({
         "apiVersion": "hygie.io/v1alpha1", "kind": "ExportReview",
-        "metadata": {"name": name, "namespace": namespace, "ownerReferences": [
-            {"apiVersion": "hygie.io/v1alpha1", "kind": "ExportRequest", "name": "table-2", "uid": uid}
-        ]},
-        "spec": {"request": "table-2", "requestUID": uid, "stagedDigest": digest,
-                 "reviewer": reviewer, "reviewerGroups": groups,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"request": "table-2", "reviewer": reviewer, "reviewerGroups": groups,
                  "decision": "Approve", "reason": "counts only"}
-    })
-}
-
-/// The UID of `table-2` and the digest of what it staged (a placeholder before staging).
-fn live_request(namespace: &str) -> (String, String) {
-    let request: Value = serde_json::from_str(&kubectl_ok(&[
-        "get",
-        "-n",
-        namespace,
-        "exportrequest",
-        "table-2",
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let uid = request["metadata"]["uid"].as_str().unwrap().to_owned();
-    let digest = request["status"]["stagedDigest"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("sha256:{}", "0".repeat(64)));
-    (uid, digest)
-}
-
-/// Moves `table-2`'s status to `phase`, with one staged file, as the operator would.
-fn set_phase(namespace: &str, phase: &str) {
-    let files = json!([{"path": "tables/complications-by-hba1c.csv", "size": 38,
-                        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]);
-    let files: Vec<hygie::api::export::StagedFile> = serde_json::from_value(files).unwrap();
-    let patch = json!({"status": {
-        "phase": phase,
-        "stagedFiles": files,
-        "stagedDigest": hygie::api::export::staged_digest(&files),
-        "reviewOpenedAt": "2026-01-01T00:00:00Z",
-    }});
-    kubectl_ok(&[
-        "patch",
-        "-n",
-        namespace,
-        "exportrequest",
-        "table-2",
-        "--subresource",
-        "status",
-        "--type",
-        "merge",
-        "-p",
-        &patch.to_string(),
-    ]);
+    }))
 }
 
 #[tokio::test]
@@ -188,7 +138,7 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
         "{}",
         out.stderr
     );
-    set_phase(ns, "InReview");
+    reviews::set_phase(ns, "table-2", "InReview");
 
     // A review of another request of the same name, of other bytes, or not owned by the
     // request is refused.
@@ -257,12 +207,11 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
 
     // Truthful reviews are admitted, and are then the unchangeable record of a decision. The
     // example is bound to the live request as the command line binds it.
-    let mut truthful = example("review-approve-1.yaml", ns);
-    let (uid, digest) = live_request(ns);
-    truthful["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
-    truthful["spec"]["requestUID"] = json!(uid);
-    truthful["spec"]["stagedDigest"] = json!(digest);
-    let out = create_as("bob", ns, &truthful);
+    let out = create_as(
+        "bob",
+        ns,
+        &reviews::bound(example("review-approve-1.yaml", ns)),
+    );
     assert!(out.success, "bob's own review: {}", out.stderr);
     approve_as("carol", ns, "checked every cell");
     let out = kubectl_at(
@@ -310,7 +259,7 @@ async fn the_api_server_ties_requests_and_reviews_to_who_authenticated() {
     // Once approved, the request is the record of the export: alice can no longer delete it;
     // the platform team (here the cluster's admin, who holds every verb, purge included) can,
     // and its reviews go with it.
-    set_phase(ns, "Released");
+    reviews::set_phase(ns, "table-2", "Released");
     let out = kubectl_as("alice", &["delete", "-n", ns, "exportrequest", "table-2"]);
     assert!(
         !out.success,

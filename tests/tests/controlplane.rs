@@ -14,7 +14,7 @@ use hygie_tests::{
     },
     files_in, golden_now,
     operator::install_chart_rbac,
-    repo_root, valid_examples,
+    repo_root, reviews, valid_examples,
 };
 use k8s_openapi::{
     api::{
@@ -95,8 +95,21 @@ fn apply_as_its_author(file: &std::path::Path) {
         .parent()
         .unwrap()
         .join(format!("users/{author}.kubeconfig"));
+    // A review is of a request in review, bound to it as `hygie export approve` binds it.
+    let created = match object["kind"].as_str() {
+        Some("ExportReview") => {
+            let request = object["spec"]["request"].as_str().unwrap();
+            reviews::set_phase(namespace, request, "InReview");
+            serde_json::to_string(&reviews::bound(object.clone())).unwrap()
+        }
+        _ => text.clone(),
+    };
     // Created, not applied: a record is written once, and its author may not patch it.
-    let out = kubectl_at(&config, &["create", "--validate=strict", "-f", path], None);
+    let out = kubectl_at(
+        &config,
+        &["create", "--validate=strict", "-f", "-"],
+        Some(&created),
+    );
     assert!(
         out.success || out.stderr.contains("AlreadyExists"),
         "{path} as {author}: {}",
