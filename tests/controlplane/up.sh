@@ -76,10 +76,12 @@ issue controller-manager "/O=system:masters/CN=system:kube-controller-manager"
 # The API server's identity towards kubelets (exec, logs).
 issue kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
 # People, for the tests of what the API server vouches for (the airlock's requester and
-# reviewers): alice researches, bob and carol steward data, mallory is anyone else.
+# reviewers): alice researches, bob and carol steward data, dave steward data and works in the
+# study too, mallory is anyone else.
 issue alice "/O=researchers/CN=alice"
 issue bob "/O=data-stewards/CN=bob"
 issue carol "/O=data-stewards/CN=carol"
+issue dave "/O=data-stewards/CN=dave"
 issue mallory "/O=visitors/CN=mallory"
 openssl_quiet genrsa -out "$pki/sa.key" 2048
 openssl_quiet rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
@@ -140,7 +142,7 @@ start kube-controller-manager \
 kubeconfig "$KUBECONFIG_PATH" admin
 kubeconfig "$STATE/operator.kubeconfig" operator
 mkdir -p "$STATE/users"
-for user in alice bob carol mallory; do kubeconfig "$STATE/users/$user.kubeconfig" "$user"; done
+for user in alice bob carol dave mallory; do kubeconfig "$STATE/users/$user.kubeconfig" "$user"; done
 
 deadline=$((started + 120))
 until ready; do

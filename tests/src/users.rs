@@ -1,6 +1,6 @@
 //! The people of the test control plane, each with a client certificate of their own (issued
-//! by tests/controlplane/up.sh): alice (researchers), bob and carol (data-stewards), mallory
-//! (visitors). What they do goes through the API server's authentication, as theirs.
+//! by tests/controlplane/up.sh): alice (researchers), bob, carol and dave (data-stewards),
+//! mallory (visitors). What they do goes through the API server's authentication, as theirs.
 
 use std::path::PathBuf;
 

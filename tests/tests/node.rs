@@ -24,7 +24,7 @@ use hygie_tests::{
     },
     node::{audit_records, create_locked_bucket, exec, fetch, node_state, probe_image, s3},
     operator::{Operator, one_at_a_time},
-    repo_root,
+    repo_root, reviews,
     users::{airlock_roles, create_as, hygie_as, kubectl_as},
 };
 use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
@@ -906,11 +906,16 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     .unwrap();
     scene.dataset.spec.export = serde_json::from_value(json!({
         "allowed": true,
-        "reviewers": [{"kind": "User", "name": "bob"}, {"kind": "User", "name": "carol"}]
+        "reviewers": [{"kind": "User", "name": "bob"}, {"kind": "User", "name": "carol"},
+                      {"kind": "User", "name": "dave"}]
     }))
     .unwrap();
     scene.workspace.spec.members.push(
         serde_json::from_value(json!({"kind": "User", "name": "alice", "role": "Owner"})).unwrap(),
+    );
+    // dave is listed as a reviewer and also works in the study: his reviews never count.
+    scene.workspace.spec.members.push(
+        serde_json::from_value(json!({"kind": "User", "name": "dave", "role": "Viewer"})).unwrap(),
     );
     let mut objects = vec![
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"},
@@ -923,6 +928,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             ("alice", "reviewer"),
             ("bob", "reviewer"),
             ("carol", "reviewer"),
+            ("dave", "reviewer"),
         ],
     ));
     apply_in(&ns, &objects);
@@ -956,6 +962,37 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         &export_request("table-2", &ws, &["tables/t2.csv"]),
     );
     assert!(out.success, "{}", out.stderr);
+    // Before its files are staged nobody can approve them: the command line says so, and the
+    // API server refuses a review made by hand.
+    let early = hygie_as(
+        "bob",
+        &[
+            "export",
+            "-n",
+            &ns,
+            "approve",
+            "table-2",
+            "--reason",
+            "in advance",
+        ],
+    );
+    assert!(!early.status.success(), "bob approved before staging");
+    let said = String::from_utf8_lossy(&early.stderr);
+    assert!(said.contains("is not in review"), "{said}");
+    let by_hand = reviews::bound(json!({
+        "apiVersion": "hygie.io/v1alpha1", "kind": "ExportReview",
+        "metadata": {"name": "table-2-in-advance", "namespace": ns},
+        "spec": {"request": "table-2", "reviewer": "bob", "reviewerGroups": ["data-stewards"],
+                 "decision": "Approve", "reason": "in advance"}
+    }));
+    let refused = create_as("bob", &ns, &by_hand);
+    assert!(!refused.success, "a review before staging was admitted");
+    assert!(
+        refused.stderr.contains("hygie-export-review-binding")
+            && refused.stderr.contains("not InReview"),
+        "{}",
+        refused.stderr
+    );
     let requests: Api<ExportRequest> = scene.api();
     let staged = wait_export_phase(&requests, "table-2", ExportPhase::InReview).await;
     let staged = staged.status.unwrap().staged_files;
@@ -994,11 +1031,13 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     let (ok, out) = exec(&ns, &review.name_any(), "printf x > /staged/files/x");
     assert!(!ok, "the review pod could write the staged files: {out}");
 
-    // alice's approval is recorded, not counted; bob's alone releases nothing.
+    // alice's and dave's approvals are recorded, not counted (the requester, a member); bob's
+    // alone releases nothing.
     let key = format!("{ns}/table-2/tables/t2.csv");
     for (user, reason) in [
         ("alice", "mine is fine"),
         ("bob", "counts only, smallest cell 14"),
+        ("dave", "I know these rows well"),
     ] {
         let out = hygie_as(
             user,
@@ -1015,20 +1054,21 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     wait_for(
         &requests,
         "table-2",
-        "both reviews recorded",
+        "the three reviews recorded",
         START,
         |r: Option<&ExportRequest>| {
             r.and_then(|r| r.status.as_ref())
-                .is_some_and(|s| s.reviews.len() == 2)
+                .is_some_and(|s| s.reviews.len() == 3)
         },
     )
     .await;
     let status = requests.get("table-2").await.unwrap().status.unwrap();
     assert_eq!(status.phase, Some(ExportPhase::InReview));
-    assert!(
-        !status.reviews[0].counted && status.reviews[1].counted,
-        "{:?}",
-        status.reviews
+    let counted: Vec<bool> = status.reviews.iter().map(|r| r.counted).collect();
+    assert_eq!(counted, [false, true, false], "{:?}", status.reviews);
+    assert_eq!(
+        status.reviews[2].ignored_because.as_deref(),
+        Some("a member of the workspace cannot review its exports")
     );
     assert_eq!(download(&bucket, &key), None, "released with one approval");
 
@@ -1091,7 +1131,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         .find(|e| e["namespace"] == ns.as_str() && e["request"] == "table-2")
         .expect("the export is in the register");
     assert_eq!(export["phase"], "Released");
-    assert_eq!(export["reviews"][2], "carol Approve (counted)");
+    assert_eq!(export["reviews"][3], "carol Approve (counted)");
     assert_eq!(
         export["released"][0],
         format!("s3://{bucket}/{key} sha256:{}", staged[0].sha256)
@@ -1118,6 +1158,60 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
             .await
             .unwrap()
             .is_none()
+    );
+
+    // The record of what left stays: alice cannot delete it, so she cannot submit another
+    // table-2 for the old approvals to release.
+    let out = kubectl_as("alice", &["delete", "-n", &ns, "exportrequest", "table-2"]);
+    assert!(
+        !out.success,
+        "alice deleted the record of a released export"
+    );
+    assert!(
+        out.stderr.contains("hygie-export-records"),
+        "{}",
+        out.stderr
+    );
+    // Even once the platform team deletes it, a new table-2 is another request: the approvals
+    // of the first (gone with it, or not) never count for it.
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        &ns,
+        "exportrequest",
+        "table-2",
+        "--wait=true",
+    ]);
+    let out = create_as("alice", &ns, &export_request("table-2", &ws, &["rows.csv"]));
+    assert!(out.success, "{}", out.stderr);
+    let replayed = wait_export_phase(&requests, "table-2", ExportPhase::InReview).await;
+    let replayed_uid = replayed.metadata.uid.clone();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let replayed = requests.get("table-2").await.unwrap();
+    assert_eq!(replayed.metadata.uid, replayed_uid);
+    let status = replayed.status.unwrap();
+    assert_eq!(status.phase, Some(ExportPhase::InReview), "{status:?}");
+    assert!(
+        status.reviews.iter().all(|r| !r.counted),
+        "{:?}",
+        status.reviews
+    );
+    assert_eq!(download(&bucket, &format!("{ns}/table-2/rows.csv")), None);
+    let out = kubectl_as(
+        "alice",
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "exportrequest",
+            "table-2",
+            "--wait=true",
+        ],
+    );
+    assert!(
+        out.success,
+        "alice withdraws a request in review: {}",
+        out.stderr
     );
 
     // One counted Reject ends a request: nothing leaves, and its staged copy is shredded.
