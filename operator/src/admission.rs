@@ -3,8 +3,12 @@
 //! ValidatingAdmissionPolicies (GA in every Kubernetes Hygie supports): no webhook to run,
 //! nothing to bypass by stopping the operator.
 
+mod walls;
+
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
+
+pub use walls::{ADMINISTER_VERB, CLAIMS_POLICY, LABELS_POLICY, NETWORK_POLICY};
 
 use crate::{api::Workspace, build::labels::OWNER_UID};
 
@@ -61,6 +65,9 @@ pub fn policies(operator: &str) -> Vec<Value> {
     let (adoption, adoption_binding) = operator_never_adopts(operator);
     let (reviews, reviews_binding) = reviews_bound_to_the_request();
     let (records, records_binding) = records_kept_once_approved();
+    let (claims, claims_binding) = walls::claims_stay_hygies(operator);
+    let (labelled, labelled_binding) = walls::labels_stay_hygies(operator);
+    let (network, network_binding) = walls::network_stays_closed(operator);
     vec![
         members,
         members_binding,
@@ -74,6 +81,12 @@ pub fn policies(operator: &str) -> Vec<Value> {
         reviews_binding,
         records,
         records_binding,
+        claims,
+        claims_binding,
+        labelled,
+        labelled_binding,
+        network,
+        network_binding,
     ]
 }
 

@@ -344,7 +344,7 @@ fn crds_prints_every_definition_and_the_admission_policies() {
         out.stdout
             .matches("kind: ValidatingAdmissionPolicyBinding")
             .count(),
-        6
+        9
     );
     for name in [
         "hostingprofiles.hygie.io",

@@ -383,16 +383,34 @@ async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_a
         "the dataset is read-only: {out}"
     );
 
-    // DNS through the -allow-dns policy, to CoreDNS.
-    let (resolved, out) = exec(
-        &ns,
-        &workload,
-        "nslookup kubernetes.default.svc.cluster.local",
-    );
+    // No resolver for a workspace of health data: a query is a way out. The control pod, which
+    // no policy selects, resolves the same name through the cluster's CoreDNS.
+    let lookup = "nslookup kubernetes.default.svc.cluster.local";
+    let (resolved, out) = exec(&ns, "other", lookup);
     assert!(
         resolved && out.contains("10.96.0.1"),
-        "cluster DNS resolves: {out}"
+        "the control resolves: {out}"
     );
+    let (resolved, out) = exec(&ns, &workload, lookup);
+    assert!(
+        !resolved && !out.contains("10.96.0.1"),
+        "the workspace resolves no name: {out}"
+    );
+    let (_, resolv) = exec(&ns, &workload, "cat /etc/resolv.conf");
+    assert!(
+        resolv.contains("nameserver 127.0.0.1") && !resolv.contains("10.96.0.10"),
+        "{resolv}"
+    );
+    let policies = kubectl_ok(&["get", "networkpolicies", "-n", &ns, "-o", "name"]);
+    assert!(!policies.contains("-allow-dns"), "{policies}");
+
+    // /tmp is in memory, never on the node's disk.
+    let (wrote_tmp, out) = exec(
+        &ns,
+        &workload,
+        "echo scratch > /tmp/scratch && grep ' /tmp ' /proc/mounts",
+    );
+    assert!(wrote_tmp && out.contains("tmpfs"), "/tmp is a tmpfs: {out}");
 
     // Egress: the allowlisted address and port only. The control pod, which no policy selects,
     // reaches all three, so a refusal below is the policy's.

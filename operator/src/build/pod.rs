@@ -4,7 +4,7 @@
 use k8s_openapi::{
     api::core::v1::{
         Affinity, Capabilities, Container, EmptyDirVolumeSource, NodeAffinity, NodeSelector,
-        NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource,
+        NodeSelectorRequirement, NodeSelectorTerm, PersistentVolumeClaimVolumeSource, PodDNSConfig,
         PodSecurityContext, PodSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
     },
     apimachinery::pkg::api::resource::Quantity,
@@ -16,7 +16,9 @@ use crate::api::HostingProfile;
 /// the node.
 pub const RUN_AS: i64 = 10001;
 
-/// Scratch space at /tmp, since the root filesystem is read-only.
+/// Scratch space at /tmp, since the root filesystem is read-only. It is in memory (tmpfs,
+/// counted in the pod's memory limit), never on the node's disk: what a tool writes there may be
+/// health data, and only the claims are encrypted.
 pub const TMP_VOLUME: &str = "tmp";
 /// Where the writable scratch volume is mounted.
 pub const TMP: &str = "/tmp";
@@ -32,8 +34,8 @@ pub fn hardened_pod(
     volumes.push(Volume {
         name: TMP_VOLUME.into(),
         empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
             size_limit: Some(Quantity("1Gi".into())),
-            ..Default::default()
         }),
         ..Default::default()
     });
@@ -126,4 +128,15 @@ pub fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
         }),
         ..Default::default()
     }
+}
+
+/// Gives the pod no resolver: its resolv.conf names only the loopback address, where nothing
+/// answers, so a lookup fails at once instead of waiting for a resolver its network policies
+/// do not let it reach.
+pub fn without_resolver(pod: &mut PodSpec) {
+    pod.dns_policy = Some("None".into());
+    pod.dns_config = Some(PodDNSConfig {
+        nameservers: Some(vec!["127.0.0.1".into()]),
+        ..Default::default()
+    });
 }

@@ -60,7 +60,6 @@ fn a_workspace_becomes_isolation_access_volumes_workload_and_service() {
         [
             "ServiceAccount/study",
             "NetworkPolicy/study-deny-all",
-            "NetworkPolicy/study-allow-dns",
             "NetworkPolicy/study-allow-ingress",
             "NetworkPolicy/study-egress-0",
             "Role/study-analyst",
@@ -91,7 +90,7 @@ fn building_twice_gives_the_same_objects() {
 }
 
 #[test]
-fn network_policies_deny_all_then_allow_dns_ingress_and_each_egress() {
+fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
     let mut ws = workspace();
     ws.spec.egress.push(ws.spec.egress[0].clone());
     ws.spec.egress[1].cidr = "192.0.2.0/24".into();
@@ -102,7 +101,7 @@ fn network_policies_deny_all_then_allow_dns_ingress_and_each_egress() {
             _ => None,
         })
         .collect();
-    assert_eq!(policies.len(), 5);
+    assert_eq!(policies.len(), 4, "deny-all, ingress and each egress; no DNS");
     let deny = &policies[0];
     assert_eq!(
         deny.policy_types.as_deref(),
@@ -111,14 +110,12 @@ fn network_policies_deny_all_then_allow_dns_ingress_and_each_egress() {
     assert!(deny.ingress.is_none() && deny.egress.is_none());
     let selector = deny.pod_selector.clone().unwrap().match_labels.unwrap();
     assert_eq!(selector[labels::WORKSPACE], "study");
-    let dns = &policies[1].egress.as_ref().unwrap()[0];
-    assert_eq!(dns.ports.as_ref().unwrap().len(), 2);
-    let ingress = &policies[2].ingress.as_ref().unwrap()[0];
+    let ingress = &policies[1].ingress.as_ref().unwrap()[0];
     assert_eq!(
         ingress.ports.as_ref().unwrap()[0].port,
         Some(IntOrString::Int(8888))
     );
-    let cidrs: Vec<_> = policies[3..]
+    let cidrs: Vec<_> = policies[2..]
         .iter()
         .map(|p| {
             p.egress.as_ref().unwrap()[0].to.as_ref().unwrap()[0]
@@ -429,4 +426,39 @@ fn a_claim_source_is_cloned_into_the_dataset_volume() {
         children[0].meta().annotations.as_ref().unwrap()[labels::PASSPHRASE_SOURCE],
         "export-luks"
     );
+}
+
+#[test]
+fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
+    let children = workspace_objects(&workspace(), &profile());
+    let spec = pod(&children);
+    assert_eq!(spec.dns_policy.as_deref(), Some("None"));
+    assert_eq!(
+        spec.dns_config.unwrap().nameservers.unwrap(),
+        ["127.0.0.1"],
+        "nothing answers there"
+    );
+    let tmp = spec
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == pod::TMP_VOLUME)
+        .unwrap();
+    assert_eq!(tmp.empty_dir.unwrap().medium.as_deref(), Some("Memory"));
+
+    // Open data only: the cluster's resolver, through -allow-dns.
+    let mut open = dataset();
+    open.spec.classification = crate::api::Classification::Open;
+    let children = workspace_children(&workspace(), &profile(), &[&open], now());
+    assert!(names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
+    assert_eq!(pod(&children).dns_policy, None);
+
+    // Once it has mounted health data, never again.
+    let mut once = workspace();
+    once.status = serde_json::from_value(serde_json::json!({
+        "lineage": [{"name": "registry", "classification": "Identifying"}]
+    }))
+    .unwrap();
+    let children = workspace_children(&once, &profile(), &[&open], now());
+    assert!(!names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
 }

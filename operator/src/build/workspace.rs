@@ -30,6 +30,20 @@ pub const HOME: &str = "/home/researcher";
 pub const OUTBOX: &str = "/outbox";
 const WORKLOAD: &str = "workload";
 
+/// Whether the workspace may resolve names: not when it mounts health data, or has mounted it
+/// (its home and outbox may hold copies). Every managed cluster's resolver forwards what it
+/// does not know to the Internet, so a query is a way out (a DNS tunnel carries any data to a
+/// server of the attacker's); its egress is by address.
+fn resolves_names(workspace: &Workspace, datasets: &[&Dataset]) -> bool {
+    let mounted = datasets.iter().any(|d| d.is_health_data());
+    let past = workspace
+        .status
+        .iter()
+        .flat_map(|s| &s.lineage)
+        .any(|l| l.classification.is_health_data());
+    !mounted && !past
+}
+
 /// Every object of `workspace`, in the order they can be applied: identities and isolation
 /// first, then keys before the volumes they open, then the workload and its Service.
 ///
@@ -59,7 +73,7 @@ pub fn workspace_children(
             &pods,
             profile,
             network::Reach {
-                dns: true,
+                dns: resolves_names(workspace, datasets),
                 ingress_port: Some(spec.port),
                 egress: &spec.egress,
             },
@@ -140,7 +154,10 @@ pub fn workspace_children(
 
     let running = !spec.suspend && !is_expired(workspace, now);
     let tool = tool_container(workspace, mounts);
-    let pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
+    let mut pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
+    if !resolves_names(workspace, datasets) {
+        pod::without_resolver(&mut pod_spec);
+    }
     children.push(Child::StatefulSet(StatefulSet {
         metadata: meta(&name, &namespace, owner),
         spec: Some(StatefulSetSpec {

@@ -111,6 +111,9 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
     Ok(net)
 }
 
+/// DNS: no egress rule may open it, whatever the address.
+const DNS_PORT: i32 = 53;
+
 /// Checks every egress entry under `path` (such as `spec.egress`); `public` are the networks
 /// outside private address space the profile lets workloads reach.
 pub fn check_egress(findings: &mut Findings, path: &str, rules: &[EgressRule], public: &[IpNet]) {
@@ -139,6 +142,12 @@ pub fn check_egress(findings: &mut Findings, path: &str, rules: &[EgressRule], p
                     Rule::Egress,
                     format!("{path}[{i}].ports[{j}].port"),
                     format!("port {} is outside 1-65535", port.port),
+                );
+            } else if port.port == DNS_PORT {
+                findings.add(
+                    Rule::Egress,
+                    format!("{path}[{i}].ports[{j}].port"),
+                    "port 53 is DNS: a resolver that answers for the Internet carries any data out in its queries (a DNS tunnel); a workspace of health data resolves no names",
                 );
             }
         }
