@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a real Kubernetes control plane on loopback for the test suite: etcd, kube-apiserver
 # (RBAC, an admin client certificate) and kube-controller-manager (garbage collector, namespace
-# lifecycle, PVC protection, service accounts, StatefulSets and Jobs; no cloud provider, no
+# lifecycle, PVC protection, service accounts, StatefulSets and Jobs, the aggregation of the
+# built-in edit and admin roles; no cloud provider, no
 # kubelet: pods are stored, never run). Prints the kubeconfig's absolute path as its last line.
 # Idempotent: when the control plane is already up, it only prints the path.
 #
@@ -126,7 +127,7 @@ start kube-apiserver \
   --audit-log-maxsize 200 --audit-log-maxbackup "${HYGIE_AUDIT_LOG_BACKUPS:-1}" \
   --profiling=false
 
-controllers=garbage-collector-controller,namespace-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller
+controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,serviceaccount-controller,statefulset-controller,job-controller
 if [ -n "$NODE" ]; then
   controllers+=,node-lifecycle-controller,persistentvolume-binder-controller,deployment-controller,replicaset-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller
 fi

@@ -26,9 +26,12 @@ fn pod(name: &str, labels: Value, claim: Option<&str>) -> Value {
         Some(claim) => json!([{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]),
         None => json!([]),
     };
+    // As Pod Security `restricted` admits it, so that only the walls refuse it.
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "labels": labels},
-           "spec": {"containers": [{"name": "c", "image": "registry.example.fr/tool@sha256:1111111111111111111111111111111111111111111111111111111111111111"}],
+           "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "c", "image": "registry.example.fr/tool@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                                    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}],
                     "volumes": volumes}})
 }
 
@@ -116,6 +119,7 @@ async fn a_namespace_editor_cannot_mount_copy_wear_or_open_what_is_hygies() {
         "metadata": {"name": "reader"},
         "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
             "restartPolicy": "Never",
+            "securityContext": pod("x", json!({}), None)["spec"]["securityContext"].clone(),
             "containers": pod("x", json!({}), None)["spec"]["containers"].clone(),
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "study-home"}}]}}}}}});
     refused(

@@ -170,8 +170,8 @@ pub fn labels_stay_hygies(operator: &str) -> (Value, Value) {
     rules.push(json!({"apiGroups": [""], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"]}));
     let mut variables = common_variables();
     variables.push(json!({"name": "wears", "expression": format!(
-        "object.metadata.?labels.orValue({{}}).?['{MANAGED_BY}'].orValue('') == '{MANAGER}' \
-         || variables.podLabels.?['{MANAGED_BY}'].orValue('') == '{MANAGER}'"
+        "object.metadata.?labels.orValue({{}})[?'{MANAGED_BY}'].orValue('') == '{MANAGER}' \
+         || variables.podLabels[?'{MANAGED_BY}'].orValue('') == '{MANAGER}'"
     )}));
     // An update that changes neither labels nor spec (finalizers, owner references, annotations
     // written by the garbage collector or a controller) changes nothing the walls guard.

@@ -101,7 +101,11 @@ fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
             _ => None,
         })
         .collect();
-    assert_eq!(policies.len(), 4, "deny-all, ingress and each egress; no DNS");
+    assert_eq!(
+        policies.len(),
+        4,
+        "deny-all, ingress and each egress; no DNS"
+    );
     let deny = &policies[0];
     assert_eq!(
         deny.policy_types.as_deref(),
