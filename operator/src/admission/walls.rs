@@ -127,7 +127,10 @@ fn binding(name: &str, params: bool) -> Value {
 /// A claim Hygie manages is mounted by Hygie's workloads only, and copied by the operator only:
 /// no pod or workload of anybody else's mounts it, no claim clones it, no snapshot takes it.
 pub fn claims_stay_hygies(operator: &str) -> (Value, Value) {
+    // A pod's volumes never change once it is created; a workload's template does.
     let mut rules = workload_rules(&["CREATE", "UPDATE"]);
+    rules[0]["resources"] = json!(["replicationcontrollers"]);
+    rules.push(json!({"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["pods"]}));
     rules.push(json!({"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["persistentvolumeclaims"]}));
     rules.push(json!({"apiGroups": ["snapshot.storage.k8s.io"], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["volumesnapshots"]}));
     let mut variables = vec![json!({"name": "claim", "expression": "params.metadata.name"})];
