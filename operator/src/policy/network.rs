@@ -199,6 +199,36 @@ fn refusal(net: &IpNet, public: &[IpNet]) -> Option<String> {
     )
 }
 
+/// HYG005: a workload's egress reaches none of the airlock's own stores (`stores`, each named
+/// for the reader: an export destination, a dataset's import source). An object store takes
+/// uploads to any bucket with whatever keys the uploader holds, so a workspace reaching the
+/// store its outputs are released to could upload its data there itself, with keys of its own.
+pub fn check_no_shared_store(
+    findings: &mut Findings,
+    path: &str,
+    rules: &[EgressRule],
+    stores: &[(String, &EgressRule)],
+) {
+    for (i, rule) in rules.iter().enumerate() {
+        let Ok(net) = parse_cidr(&rule.cidr) else {
+            continue;
+        };
+        let shared = stores
+            .iter()
+            .find(|(_, store)| parse_cidr(&store.cidr).is_ok_and(|store| overlaps(&store, &net)));
+        if let Some((what, store)) = shared {
+            findings.add(
+                Rule::Egress,
+                format!("{path}[{i}].cidr"),
+                format!(
+                    "`{net}` overlaps {what} ({}): an object store takes uploads to any bucket with whatever keys the uploader holds, so only the airlock's Jobs reach it",
+                    store.cidr
+                ),
+            );
+        }
+    }
+}
+
 /// The widest public destination a profile may declare, per family: a /24 of IPv4 (the
 /// smallest block routed on the Internet, so one service's range rather than a provider's
 /// whole network shared by its tenants) and a /48 of IPv6 (one site's allocation).
@@ -342,5 +372,25 @@ mod tests {
             "{}",
             found[0].message
         );
+    }
+
+    #[test]
+    fn egress_to_an_airlock_store_is_refused_by_overlap() {
+        let rule = |cidr: &str| EgressRule {
+            cidr: cidr.into(),
+            ports: vec![],
+        };
+        let store = rule("141.95.161.0/24");
+        let stores = [("export destination `publications`".to_owned(), &store)];
+        let object = crate::fixtures::workspace();
+        for (cidr, refused) in [
+            ("141.95.161.7/32", true),
+            ("141.95.0.0/16", true),
+            ("141.95.162.0/24", false),
+        ] {
+            let mut findings = Findings::for_object(&object);
+            check_no_shared_store(&mut findings, "spec.egress", &[rule(cidr)], &stores);
+            assert_eq!(!findings.into_vec().is_empty(), refused, "{cidr}");
+        }
     }
 }

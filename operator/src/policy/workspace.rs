@@ -8,12 +8,12 @@ use super::{
     images::check_image,
     mounts::check_mounts,
     names::{check_members, check_workspace_name},
-    network::{check_egress, destinations},
+    network::{check_egress, check_no_shared_store, destinations},
     profile::has_valid_hds,
     resources::{check_resources, check_size},
     sovereignty::check_immunity,
 };
-use crate::api::{Dataset, Workspace};
+use crate::api::{Dataset, EgressRule, Workspace};
 
 pub fn check_workspace(
     workspace: &Workspace,
@@ -31,6 +31,27 @@ pub fn check_workspace(
         .map(|p| destinations(&p.spec.network.egress_destinations))
         .unwrap_or_default();
     check_egress(&mut findings, "spec.egress", &spec.egress, &public);
+    let mut stores: Vec<(String, &EgressRule)> = Vec::new();
+    if let Some(exports) = inventory
+        .profile(&spec.hosting_profile)
+        .and_then(|p| p.spec.exports.as_ref())
+    {
+        for destination in &exports.destinations {
+            let what = format!("export destination `{}`", destination.name);
+            stores.extend(destination.s3.egress.iter().map(|e| (what.clone(), e)));
+        }
+    }
+    for name in workspace.lineage() {
+        let source = inventory
+            .dataset(&namespace, name)
+            .and_then(|d| d.spec.source.as_ref())
+            .and_then(|s| s.s3.as_ref());
+        if let Some(s3) = source {
+            let what = format!("the import source of Dataset `{name}`");
+            stores.extend(s3.egress.iter().map(|e| (what.clone(), e)));
+        }
+    }
+    check_no_shared_store(&mut findings, "spec.egress", &spec.egress, &stores);
     check_resources(&mut findings, &spec.resources);
     check_size(&mut findings, "spec.storage.size", &spec.storage.size);
     if let Some(outbox) = &spec.outbox {
