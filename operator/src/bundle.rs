@@ -103,18 +103,20 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = match self.file.as_path() == Path::new(STDIN) {
+            true => "standard input".into(),
+            false => self.file.display().to_string(),
+        };
         match self.document {
-            Some(document) => write!(
-                f,
-                "{} document {}: {}",
-                self.file.display(),
-                document,
-                self.reason
-            ),
-            None => write!(f, "{}: {}", self.file.display(), self.reason),
+            Some(document) => write!(f, "{file} document {document}: {}", self.reason),
+            None => write!(f, "{file}: {}", self.reason),
         }
     }
 }
+
+/// The path that names standard input, as kubectl and kustomize name it: `hygie check -f -`
+/// reads what `kustomize build` or `helm template` writes.
+pub const STDIN: &str = "-";
 
 impl Bundle {
     /// Reads every `.yaml`, `.yml` and `.json` file under `paths`, directories recursively,
@@ -462,17 +464,25 @@ fn brief(text: &str) -> String {
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]: a FIFO would hang the gate and a link
-/// to a device would grow its memory without bound.
+/// Reads a regular file, or standard input for [`STDIN`], of at most [`MAX_FILE_BYTES`]: a FIFO
+/// would hang the gate and a link to a device would grow its memory without bound.
 fn read_regular_file(path: &Path) -> Result<String, String> {
-    use std::io::Read;
+    if path == Path::new(STDIN) {
+        return read_at_most(std::io::stdin().lock());
+    }
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !metadata.is_file() {
         return Err("not a regular file (a device, a FIFO or a socket is never read)".into());
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    read_at_most(std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?)
+}
+
+/// At most [`MAX_FILE_BYTES`] of UTF-8 text from `input`.
+fn read_at_most(input: impl std::io::Read) -> Result<String, String> {
+    use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    input
+        .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -490,7 +500,10 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), LoadError>
         document: None,
         reason: e.to_string(),
     };
-    if path.is_dir() {
+    if path == Path::new(STDIN) {
+        files.push(path.to_owned());
+        Ok(())
+    } else if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(error)?
             .map(|entry| entry.map(|e| e.path()))

@@ -388,3 +388,60 @@ fn report_prints_the_register_in_each_format() {
     let html = run("html");
     assert!(html.contains("<tr class=\"alert\">") && html.ends_with("</html>\n"));
 }
+
+/// `hygie` with `input` on its standard input.
+fn hygie_reading(args: &[&str], input: &str) -> Outcome {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hygie"))
+        .args(args)
+        .current_dir(repo(""))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the hygie binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Outcome {
+        code: output.status.code().expect("exits normally"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+#[test]
+fn a_dash_reads_standard_input_as_a_pipeline_writes_it() {
+    // What `kustomize build` writes: the documents of several files, one stream.
+    let mut stream = String::new();
+    for file in std::fs::read_dir(repo("examples/scaleway")).unwrap() {
+        stream.push_str("---\n");
+        stream.push_str(&std::fs::read_to_string(file.unwrap().path()).unwrap());
+    }
+    let out = hygie_reading(&["check", "--now", NOW, "-f", "-"], &stream);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let invalid = std::fs::read_to_string(repo(
+        "examples/invalid/HYG010-limits-below-requests/bundle.yaml",
+    ))
+    .unwrap();
+    let out = hygie_reading(&["check", "--now", NOW, "-f", "-"], &invalid);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .starts_with("HYG010 Workspace/research/study spec.resources.requests.cpu"),
+        "{}",
+        out.stdout
+    );
+    let out = hygie_reading(&["check", "-f", "-"], "kind: [");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("error: standard input: not valid YAML"),
+        "{}",
+        out.stderr
+    );
+}

@@ -63,7 +63,8 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct Input {
-    /// Files or directories of YAML manifests (directories are read recursively).
+    /// Files or directories of YAML manifests (directories are read recursively); `-` reads
+    /// standard input, such as what `kustomize build` or `helm template` writes.
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Evaluate dates as of this instant (RFC 3339) instead of now.

@@ -16,7 +16,8 @@ use crate::{
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// Files or directories of manifests; without them, the cluster of the kubeconfig.
+    /// Files or directories of manifests (`-` for standard input); without them, the cluster of
+    /// the kubeconfig.
     #[arg(short = 'f', long = "filename", num_args = 1..)]
     pub paths: Vec<PathBuf>,
     /// Evaluate dates as of this instant (RFC 3339) instead of now.
