@@ -3,14 +3,23 @@
 //! ValidatingAdmissionPolicies (GA in every Kubernetes Hygie supports): no webhook to run,
 //! nothing to bypass by stopping the operator.
 
+mod screen;
+mod sessions;
 mod walls;
 
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
+pub use screen::{SCREEN_GRANTS_POLICY, SCREEN_ONLY_POLICY};
+pub use sessions::SESSION_IDENTITY_POLICY;
 pub use walls::{ADMINISTER_VERB, CLAIMS_POLICY, LABELS_POLICY, NETWORK_POLICY};
 
-use crate::{api::Workspace, build::labels::OWNER_UID};
+use walls::quoted;
+
+use crate::{
+    api::Workspace,
+    build::{CONNECT_VERB, DIRECT_RESOURCES, labels::OWNER_UID},
+};
 
 /// Name of the policy that limits what workspace members may change.
 pub const MEMBERS_POLICY: &str = "hygie-workspace-members";
@@ -43,18 +52,12 @@ pub const NOT_ADOPTED: &str = "Hygie never takes over an object it did not creat
 /// The operator's identity when installed as the chart installs it by default.
 pub const DEFAULT_OPERATOR: &str = "system:serviceaccount:hygie-system:hygie";
 
-/// What the operator may grant workspace members, and nothing more: these resources, these
-/// verbs, always limited by resource name.
+/// What the operator may grant workspace members and reviewers, and nothing more: these
+/// resources (and the direct ones, of a workspace reached directly), these verbs, always
+/// limited by resource name.
 const GRANTABLE_GROUPS: [&str; 2] = ["", "hygie.io"];
-const GRANTABLE_RESOURCES: [&str; 6] = [
-    "workspaces",
-    "pods",
-    "pods/log",
-    "pods/portforward",
-    "pods/exec",
-    "services/proxy",
-];
-const GRANTABLE_VERBS: [&str; 4] = ["get", "create", "update", "patch"];
+const GRANTABLE_RESOURCES: [&str; 2] = ["workspaces", "exportrequests"];
+const GRANTABLE_VERBS: [&str; 5] = ["get", "create", "update", "patch", CONNECT_VERB];
 
 /// The policies and their bindings, in the order they are applied, for an operator
 /// authenticated as `operator` (a user name, or a Helm expression in the chart).
@@ -68,6 +71,9 @@ pub fn policies(operator: &str) -> Vec<Value> {
     let (claims, claims_binding) = walls::claims_stay_hygies(operator);
     let (labelled, labelled_binding) = walls::labels_stay_hygies(operator);
     let (network, network_binding) = walls::network_stays_closed(operator);
+    let (sessions, sessions_binding) = sessions::sessions_name_who_authenticated();
+    let (screen, screen_binding) = screen::screen_only();
+    let (screened, screened_binding) = screen::operator_grants_nothing_behind_the_screen(operator);
     vec![
         members,
         members_binding,
@@ -87,6 +93,12 @@ pub fn policies(operator: &str) -> Vec<Value> {
         labelled_binding,
         network,
         network_binding,
+        sessions,
+        sessions_binding,
+        screen,
+        screen_binding,
+        screened,
+        screened_binding,
     ]
 }
 
@@ -397,17 +409,15 @@ fn members_may_only_suspend() -> (Value, Value) {
 /// the members' shape, every rule limited by resource name to the grantable resources and
 /// verbs, and to RoleBindings of such a Role, of its own name, to people and groups.
 fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
-    let list = |items: &[&str]| {
-        let quoted: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
-        format!("[{}]", quoted.join(", "))
-    };
     let role = format!(
-        "has(object.rules) && object.rules.all(r, has(r.resourceNames) && size(r.resourceNames) > 0 \
-         && r.apiGroups.all(g, g in {groups}) && r.resources.all(x, x in {resources}) \
+        "has(object.rules) && object.rules.all(r, {session} || has(r.resourceNames) && size(r.resourceNames) > 0 \
+         && r.apiGroups.all(g, g in {groups}) && r.resources.all(x, x in {resources} || x in {direct}) \
          && r.verbs.all(v, v in {verbs}))",
-        groups = list(&GRANTABLE_GROUPS),
-        resources = list(&GRANTABLE_RESOURCES),
-        verbs = list(&GRANTABLE_VERBS),
+        session = "(r.apiGroups == ['hygie.io'] && r.resources == ['sessions'] && r.verbs == ['create'] && !has(r.resourceNames))",
+        groups = quoted(&GRANTABLE_GROUPS),
+        resources = quoted(&GRANTABLE_RESOURCES),
+        direct = quoted(&DIRECT_RESOURCES),
+        verbs = quoted(&GRANTABLE_VERBS),
     );
     let binding = "object.roleRef.kind == 'Role' && object.roleRef.name == object.metadata.name \
         && (!has(object.subjects) || object.subjects.all(s, (s.kind == 'User' || s.kind == 'Group') \
@@ -418,6 +428,7 @@ fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
         "metadata": {"name": GRANTS_POLICY, "labels": labels()},
         "spec": {
             "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace"},
             "matchConstraints": {"resourceRules": [{
                 "apiGroups": ["rbac.authorization.k8s.io"],
                 "apiVersions": ["*"],
@@ -431,7 +442,7 @@ fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
             "validations": [
                 {
                     "expression": format!("request.resource.resource != 'roles' || ({role})"),
-                    "messageExpression": "'Role ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only grant members get, create, update or patch of their workspace, its pod (logs, exec, port-forward) and its Service proxy, limited by name'",
+                    "messageExpression": "'Role ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only grant members get, connect, update or patch of their workspace (and, reached directly, its pod, logs, exec, port-forward and Service proxy), reviewers connect to a request, limited by name, and both the creation of sessions'",
                     "reason": "Forbidden",
                 },
                 {

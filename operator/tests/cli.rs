@@ -338,20 +338,22 @@ fn crds_prints_every_definition_and_the_admission_policies() {
     assert_eq!(out.code, 0);
     assert_eq!(
         out.stdout.matches("kind: CustomResourceDefinition").count(),
-        5
+        6
     );
     assert_eq!(
         out.stdout
             .matches("kind: ValidatingAdmissionPolicyBinding")
             .count(),
-        9
+        12
     );
+    assert!(out.stdout.contains("name: hygie-screen-only"));
     for name in [
         "hostingprofiles.hygie.io",
         "datasets.hygie.io",
         "workspaces.hygie.io",
         "exportrequests.hygie.io",
         "exportreviews.hygie.io",
+        "sessions.hygie.io",
         "hygie-admission-policies",
     ] {
         let file = std::fs::read_to_string(repo(&format!("crds/{name}.yaml"))).unwrap();

@@ -11,7 +11,7 @@ use hygie_tests::{assert_file_matches, golden_now, repo_root, valid_examples};
 #[test]
 fn crds_match_the_rust_types() {
     let crds = hygie::api::crds();
-    assert_eq!(crds.len(), 5);
+    assert_eq!(crds.len(), 6);
     for crd in crds {
         let name = crd.metadata.name.clone().expect("CRDs are named");
         let yaml = yaml_stream(&[serde_json::to_value(&crd).unwrap()]);

@@ -56,7 +56,7 @@ const POD_LABEL_KEYS: [&str; 14] = [
     "job-name",
 ];
 
-fn quoted(items: &[&str]) -> String {
+pub(super) fn quoted(items: &[&str]) -> String {
     let items: Vec<String> = items.iter().map(|i| format!("'{i}'")).collect();
     format!("[{}]", items.join(", "))
 }
@@ -94,9 +94,7 @@ fn common_variables() -> Vec<Value> {
     vec![
         json!({"name": "volumes", "expression": of_template("?spec.?volumes", "[]")}),
         json!({"name": "podLabels", "expression": of_template("?metadata.?labels", "{}")}),
-        json!({"name": "platform", "expression": format!(
-            "authorizer.group('hygie.io').resource('workspaces').namespace(request.namespace).check('{ADMINISTER_VERB}').allowed()"
-        )}),
+        platform(),
         json!({"name": "controller", "expression": format!(
             "request.resource.resource == 'pods' && request.userInfo.username in {}",
             quoted(&POD_CREATORS)
@@ -104,11 +102,19 @@ fn common_variables() -> Vec<Value> {
     ]
 }
 
+/// Whether the request comes from the platform team: the API server's answer to whether its
+/// author holds the `administer` verb on workspaces in the namespace.
+pub(super) fn platform() -> Value {
+    json!({"name": "platform", "expression": format!(
+        "authorizer.group('hygie.io').resource('workspaces').namespace(request.namespace).check('{ADMINISTER_VERB}').allowed()"
+    )})
+}
+
 fn by_anyone_but_the_operator(operator: &str) -> Value {
     json!([{"name": "not-the-operator", "expression": format!("request.userInfo.username != '{operator}'")}])
 }
 
-fn binding(name: &str, params: bool) -> Value {
+pub(super) fn binding(name: &str, params: bool) -> Value {
     let mut spec = json!({"policyName": name, "validationActions": ["Deny"]});
     if params {
         spec["paramRef"] = json!({
@@ -228,9 +234,7 @@ pub fn network_stays_closed(operator: &str) -> (Value, Value) {
             "variables": [
                 {"name": "allows", "expression": "size(object.spec.?ingress.orValue([])) > 0 || size(object.spec.?egress.orValue([])) > 0"},
                 {"name": "excludes", "expression": excludes},
-                {"name": "platform", "expression": format!(
-                    "authorizer.group('hygie.io').resource('workspaces').namespace(request.namespace).check('{ADMINISTER_VERB}').allowed()"
-                )},
+                platform(),
             ],
             "validations": [{
                 "expression": "!variables.allows || variables.excludes || variables.platform",

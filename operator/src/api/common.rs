@@ -145,6 +145,29 @@ impl Protocol {
     }
 }
 
+/// How members reach a workspace that holds a dataset's data.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Access {
+    /// Through a screen only: the gateway's remote desktop, nothing to copy out. No member holds
+    /// exec, attach, port-forward, proxy, logs or reads of the workspace's pods.
+    #[default]
+    Screen,
+    /// Also directly (port-forward, proxy, logs, and exec for owners). Only for Anonymised or
+    /// Open data, and only as the platform team sets it on the Dataset.
+    Direct,
+}
+
+impl Access {
+    /// `Direct` when every one of `accesses` is: a single dataset seen through a screen makes
+    /// the whole workspace seen through a screen.
+    pub fn of_all(accesses: impl IntoIterator<Item = Access>) -> Access {
+        match accesses.into_iter().all(|a| a == Access::Direct) {
+            true => Access::Direct,
+            false => Access::Screen,
+        }
+    }
+}
+
 /// How sensitive a dataset is. The first two are health data under the French public health
 /// code and need an HDS-certified host.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -5,7 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Classification, Date, EgressRule, LocalSecretReference, VolumeSize};
+use super::common::{Access, Classification, Date, EgressRule, LocalSecretReference, VolumeSize};
 
 /// A health data set, its legal frame, and the encrypted volume that holds it.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -19,10 +19,12 @@ use super::common::{Classification, Date, EgressRule, LocalSecretReference, Volu
     status = "DatasetStatus",
     printcolumn = r#"{"name": "Phase", "type": "string", "jsonPath": ".status.phase"}"#,
     printcolumn = r#"{"name": "Classification", "type": "string", "jsonPath": ".spec.classification"}"#,
+    printcolumn = r#"{"name": "Access", "type": "string", "jsonPath": ".spec.access", "priority": 1}"#,
     printcolumn = r#"{"name": "Profile", "type": "string", "jsonPath": ".spec.hostingProfile"}"#,
     printcolumn = r#"{"name": "Size", "type": "string", "jsonPath": ".spec.storage.size"}"#,
     printcolumn = r#"{"name": "Valid-Until", "type": "string", "jsonPath": ".spec.legal.validUntil"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#,
+    validation = Rule::new("!has(self.spec.access) || self.spec.access == 'Screen' || self.spec.classification in ['Anonymised', 'Open']").message("spec.access: Direct access is for Anonymised or Open data only; health data is seen through a screen"),
     validation = Rule::new("self.metadata.name.size() <= 56 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("metadata.name: a Dataset name is a DNS-1123 label of at most 56 characters (its import Job, `<name>-import`, is a label too)")
 )]
 #[serde(rename_all = "camelCase")]
@@ -33,6 +35,11 @@ pub struct DatasetSpec {
     /// How sensitive the data is. Immutable: a reclassification is a new Dataset.
     #[x_kube(validation = Rule::new("self == oldSelf").message("classification is immutable"))]
     pub classification: Classification,
+    /// How members reach a workspace that mounts this data: `Screen` (the default) through the
+    /// gateway only, or `Direct`, for Anonymised or Open data, as the platform team decides.
+    /// A workspace is reached directly only if every dataset it has ever mounted allows it.
+    #[serde(default)]
+    pub access: Access,
     /// The legal frame of the processing.
     pub legal: LegalFrame,
     /// Where the initial content comes from; absent means an empty volume to fill later.

@@ -5,12 +5,14 @@ pub mod conditions;
 pub mod dataset;
 pub mod export;
 pub mod hosting_profile;
+pub mod session;
 pub mod workspace;
 
-pub use common::{Classification, Date, EgressPort, EgressRule, Protocol};
+pub use common::{Access, Classification, Date, EgressPort, EgressRule, Protocol};
 pub use dataset::{Dataset, DatasetSpec};
 pub use export::{ExportRequest, ExportReview};
 pub use hosting_profile::{HostingProfile, HostingProfileSpec};
+pub use session::Session;
 pub use workspace::{Workspace, WorkspaceSpec};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -24,5 +26,6 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         Workspace::crd(),
         ExportRequest::crd(),
         ExportReview::crd(),
+        Session::crd(),
     ]
 }

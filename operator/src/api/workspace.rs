@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::common::{Classification, EgressRule, VolumeSize, quantity_schema};
+use super::common::{Access, Classification, EgressRule, VolumeSize, quantity_schema};
 
 /// The outbox's size when a workspace does not say.
 pub const DEFAULT_OUTBOX_SIZE: &str = "1Gi";
@@ -215,6 +215,10 @@ pub struct WorkspaceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub lineage: Vec<Lineage>,
+    /// How members reach the workspace: `Direct` only once every dataset of its lineage allows
+    /// it. The admission policies read it: no right to the pod is granted or used otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
 }
 
 /// A dataset a workspace has mounted, as it was classified when last seen mounted.
@@ -223,6 +227,9 @@ pub struct WorkspaceStatus {
 pub struct Lineage {
     pub name: String,
     pub classification: Classification,
+    /// How the dataset allowed members to reach its data; `Screen` when not recorded.
+    #[serde(default)]
+    pub access: Access,
 }
 
 impl Workspace {

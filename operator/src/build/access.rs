@@ -1,6 +1,12 @@
 //! Who may do what in a workspace: a token-less ServiceAccount for the pod, and for members a
 //! Role per role in use, limited by resource name to this workspace's objects, with its
 //! RoleBinding. Nothing cluster-wide.
+//!
+//! Every member may `connect` to the workspace: a verb of Hygie's own on `hygie.io/workspaces`
+//! (RBAC accepts any verb) that only the gateway asks the API server about, and `create` the
+//! sessions `hygie connect` opens with. Rights to the pod itself (reads, logs, port-forward,
+//! proxy, exec) are granted only to a workspace reached directly, which only Anonymised or
+//! Open data allow: anything else is seen through a screen.
 
 use k8s_openapi::api::{
     core::v1::ServiceAccount,
@@ -9,7 +15,24 @@ use k8s_openapi::api::{
 use kube::api::ObjectMeta;
 
 use super::labels::Owner;
-use crate::api::workspace::{Member, MemberKind, Role};
+use crate::api::{
+    Access,
+    workspace::{Member, MemberKind, Role},
+};
+
+/// The verb, on `hygie.io/workspaces` and `hygie.io/exportrequests`, that lets a person through
+/// the gateway to the workspace's (or the review's) screen.
+pub const CONNECT_VERB: &str = "connect";
+
+/// The resources of a pod and its Service that reach its data directly, which only a workspace
+/// reached directly grants.
+pub const DIRECT_RESOURCES: [&str; 5] = [
+    "pods",
+    "pods/log",
+    "pods/portforward",
+    "pods/exec",
+    "services/proxy",
+];
 
 /// A ServiceAccount that never receives an API token: workloads have no business with the API.
 pub fn service_account(name: &str, namespace: &str, owner: Owner) -> ServiceAccount {
@@ -26,6 +49,7 @@ pub fn member_access(
     namespace: &str,
     pod: &str,
     members: &[Member],
+    access: Access,
 ) -> Vec<(RbacRole, RoleBinding)> {
     let owner = Owner::Workspace(workspace);
     Role::ALL
@@ -42,7 +66,7 @@ pub fn member_access(
             let name = format!("{workspace}-{}", role.as_str());
             let rbac_role = RbacRole {
                 metadata: meta(&name, namespace, owner),
-                rules: Some(rules(role, workspace, pod)),
+                rules: Some(rules(role, workspace, pod, access)),
             };
             let binding = RoleBinding {
                 metadata: meta(&name, namespace, owner),
@@ -58,21 +82,43 @@ pub fn member_access(
         .collect()
 }
 
-/// What each role may do; each role includes the ones below it.
-fn rules(role: Role, workspace: &str, pod: &str) -> Vec<PolicyRule> {
-    let rule = |group: &str, resource: &str, name: &str, verbs: &[&str]| PolicyRule {
+/// The right to open sessions, with which `hygie connect` asks the gateway in (RBAC cannot limit
+/// a creation by name; the gateway asks the API server whether the session's user may
+/// `connect` to what it names).
+pub fn open_sessions() -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec!["hygie.io".into()]),
+        resources: Some(vec!["sessions".into()]),
+        verbs: vec!["create".into()],
+        resource_names: None,
+        non_resource_urls: None,
+    }
+}
+
+/// A rule on one named object.
+pub fn named_rule(group: &str, resource: &str, name: &str, verbs: &[&str]) -> PolicyRule {
+    PolicyRule {
         api_groups: Some(vec![group.into()]),
         resources: Some(vec![resource.into()]),
         resource_names: Some(vec![name.into()]),
         verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
         non_resource_urls: None,
-    };
+    }
+}
+
+/// What each role may do; each role includes the ones below it.
+fn rules(role: Role, workspace: &str, pod: &str, access: Access) -> Vec<PolicyRule> {
+    let rule = named_rule;
     let mut rules = vec![
-        rule("hygie.io", "workspaces", workspace, &["get"]),
-        rule("", "pods", pod, &["get"]),
-        rule("", "pods/log", pod, &["get"]),
+        rule("hygie.io", "workspaces", workspace, &["get", CONNECT_VERB]),
+        open_sessions(),
     ];
-    if role >= Role::Analyst {
+    let direct = access == Access::Direct;
+    if direct {
+        rules.push(rule("", "pods", pod, &["get"]));
+        rules.push(rule("", "pods/log", pod, &["get"]));
+    }
+    if direct && role >= Role::Analyst {
         rules.push(rule("", "pods/portforward", pod, &["create"]));
         rules.push(rule("", "services/proxy", workspace, &["get", "create"]));
     }
@@ -83,18 +129,11 @@ fn rules(role: Role, workspace: &str, pod: &str) -> Vec<PolicyRule> {
             workspace,
             &["update", "patch"],
         ));
+    }
+    if direct && role >= Role::Owner {
         rules.push(rule("", "pods/exec", pod, &["create"]));
     }
     rules
-}
-
-/// Every rule any member role holds, for the admission policy that bounds what the operator
-/// may grant.
-pub fn access_rules_of_every_role() -> Vec<PolicyRule> {
-    Role::ALL
-        .into_iter()
-        .flat_map(|role| rules(role, "workspace", "workspace-0"))
-        .collect()
 }
 
 fn subject(member: &Member) -> Subject {

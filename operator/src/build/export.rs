@@ -17,7 +17,7 @@ use k8s_openapi::{
     api::{
         apps::v1::{StatefulSet, StatefulSetSpec},
         core::v1::{PodTemplateSpec, Volume},
-        rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject},
+        rbac::v1::{Role, RoleBinding, RoleRef, Subject},
     },
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::LabelSelector},
 };
@@ -117,6 +117,10 @@ pub struct ExportInputs<'a> {
 }
 
 /// The names of a request's objects.
+/// The suffix of an export request's review StatefulSet: a workspace of that name would share
+/// its pod's name, `<request>-review-0`, and its members the Roles that name that pod.
+pub const REVIEW_SUFFIX: &str = "-review";
+
 pub struct ExportNames {
     pub snapshot: String,
     pub staged: String,
@@ -131,7 +135,7 @@ impl ExportNames {
             snapshot: format!("{request}-snapshot"),
             staged: format!("{request}-staged"),
             stage: format!("{request}-stage"),
-            review: format!("{request}-review"),
+            review: format!("{request}{REVIEW_SUFFIX}"),
             release: format!("{request}-release"),
         }
     }
@@ -226,7 +230,8 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             children.push(Child::StatefulSet(review_pod(
                 &names, &namespace, owner, &name, image, staged, profile,
             )));
-            if let Some((role, binding)) = reviewer_access(&names, &namespace, owner, inputs) {
+            if let Some((role, binding)) = reviewer_access(&name, &names, &namespace, owner, inputs)
+            {
                 children.push(Child::Role(role));
                 children.push(Child::RoleBinding(binding));
             }
@@ -363,8 +368,11 @@ fn review_pod(
     }
 }
 
-/// The reviewers' right to see the review pod, its logs, and to exec into it: nothing else.
+/// The reviewers' right to see the staged files: through the gateway's screen on the review
+/// pod, never the pod itself (one reviewer copying them out before the second approves would
+/// make the two-person rule a one-person rule).
 fn reviewer_access(
+    request: &str,
     names: &ExportNames,
     namespace: &str,
     owner: Owner,
@@ -373,14 +381,6 @@ fn reviewer_access(
     if inputs.reviewers.is_empty() {
         return None;
     }
-    let pod = format!("{}-0", names.review);
-    let rule = |resource: &str, verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec!["".into()]),
-        resources: Some(vec![resource.into()]),
-        resource_names: Some(vec![pod.clone()]),
-        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
-        non_resource_urls: None,
-    };
     let meta = ObjectMeta {
         name: Some(names.review.clone()),
         namespace: Some(namespace.into()),
@@ -390,9 +390,13 @@ fn reviewer_access(
     let role = Role {
         metadata: meta.clone(),
         rules: Some(vec![
-            rule("pods", &["get"]),
-            rule("pods/log", &["get"]),
-            rule("pods/exec", &["create"]),
+            access::named_rule(
+                "hygie.io",
+                "exportrequests",
+                request,
+                &[access::CONNECT_VERB],
+            ),
+            access::open_sessions(),
         ]),
     };
     let subjects = inputs

@@ -21,9 +21,11 @@ use k8s_openapi::api::{
 };
 use kube::{Resource, ResourceExt, api::ObjectMeta};
 
-pub use access::access_rules_of_every_role;
+pub use access::{CONNECT_VERB, DIRECT_RESOURCES};
 pub use dataset::dataset_children;
-pub use export::{ExportInputs, ExportNames, ExportStage, export_children, release_key_prefix};
+pub use export::{
+    ExportInputs, ExportNames, ExportStage, REVIEW_SUFFIX, export_children, release_key_prefix,
+};
 pub use transfer::VERDICT_EXIT_CODE;
 pub use workspace::{HOME, OUTBOX, is_expired, workspace_children};
 

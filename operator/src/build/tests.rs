@@ -255,35 +255,75 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
     assert!(!provider_managed.iter().any(|n| n.starts_with("Secret/")));
 }
 
+fn role(children: &[Child], name: &str) -> k8s_openapi::api::rbac::v1::Role {
+    children
+        .iter()
+        .find_map(|c| match c {
+            Child::Role(r) if r.metadata.name.as_deref() == Some(name) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn verbs(role: &k8s_openapi::api::rbac::v1::Role, resource: &str) -> Vec<String> {
+    role.rules
+        .iter()
+        .flatten()
+        .filter(|r| r.resources.as_ref().unwrap()[0] == resource)
+        .flat_map(|r| r.verbs.clone())
+        .collect()
+}
+
+/// A workspace mounting open data its Dataset lets members reach directly, recorded so.
+fn reached_directly() -> (Workspace, Dataset) {
+    let mut open = dataset();
+    open.spec.classification = crate::api::Classification::Open;
+    open.spec.access = crate::api::Access::Direct;
+    let mut ws = workspace();
+    ws.status = serde_json::from_value(serde_json::json!({
+        "access": "Direct",
+        "lineage": [{"name": "cohort", "classification": "Open", "access": "Direct"}]
+    }))
+    .unwrap();
+    (ws, open)
+}
+
+#[test]
+fn members_of_health_data_may_only_connect_through_the_screen() {
+    let children = workspace_objects(&workspace(), &profile());
+    for name in ["study-owner", "study-analyst"] {
+        let role = role(&children, name);
+        for resource in DIRECT_RESOURCES {
+            assert!(verbs(&role, resource).is_empty(), "{name}: {resource}");
+        }
+        assert!(verbs(&role, "workspaces").contains(&CONNECT_VERB.to_owned()));
+    }
+    // Open data the Dataset allows directly, but not recorded yet in the status: still a screen.
+    let (mut ws, open) = reached_directly();
+    ws.status = None;
+    let children = workspace_children(&ws, &profile(), &[&open], now());
+    assert!(verbs(&role(&children, "study-owner"), "pods/exec").is_empty());
+    // Once mounted something seen through a screen, never direct again.
+    let (mut ws, open) = reached_directly();
+    ws.status.as_mut().unwrap().lineage[0].access = crate::api::Access::Screen;
+    let children = workspace_children(&ws, &profile(), &[&open], now());
+    assert!(verbs(&role(&children, "study-analyst"), "pods/portforward").is_empty());
+}
+
 #[test]
 fn members_get_namespaced_roles_limited_to_their_workspace() {
-    let children = workspace_objects(&workspace(), &profile());
-    let role = |name: &str| {
-        children
-            .iter()
-            .find_map(|c| match c {
-                Child::Role(r) if r.metadata.name.as_deref() == Some(name) => Some(r.clone()),
-                _ => None,
-            })
-            .unwrap()
-    };
-    let verbs = |role: &k8s_openapi::api::rbac::v1::Role, resource: &str| -> Vec<String> {
-        role.rules
-            .iter()
-            .flatten()
-            .filter(|r| r.resources.as_ref().unwrap()[0] == resource)
-            .flat_map(|r| r.verbs.clone())
-            .collect()
-    };
-    let owner = role("study-owner");
-    let analyst = role("study-analyst");
+    let (ws, open) = reached_directly();
+    let children = workspace_children(&ws, &profile(), &[&open], now());
+    let owner = role(&children, "study-owner");
+    let analyst = role(&children, "study-analyst");
     assert!(verbs(&owner, "pods/exec").contains(&"create".to_owned()));
     assert!(
         verbs(&analyst, "pods/exec").is_empty(),
         "analysts cannot open a shell"
     );
     assert!(verbs(&analyst, "pods/portforward").contains(&"create".to_owned()));
-    for rule in owner.rules.iter().flatten() {
+    let named = owner.rules.iter().flatten();
+    for rule in named.filter(|r| r.resources != Some(vec!["sessions".into()])) {
         assert!(
             rule.resource_names
                 .as_ref()

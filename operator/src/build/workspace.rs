@@ -22,7 +22,7 @@ use super::{
     network, pod,
     storage::{Origin, encrypted_volume},
 };
-use crate::api::{Dataset, HostingProfile, Workspace};
+use crate::api::{Access, Dataset, HostingProfile, Workspace};
 
 /// Where the home volume is mounted.
 pub const HOME: &str = "/home/researcher";
@@ -42,6 +42,17 @@ fn resolves_names(workspace: &Workspace, datasets: &[&Dataset]) -> bool {
         .flat_map(|s| &s.lineage)
         .any(|l| l.classification.is_health_data());
     !mounted && !past
+}
+
+/// How members reach the workspace: directly only if every dataset it mounts and has mounted
+/// allows it, and its status already records `Direct` (the admission policies read that
+/// record, so a direct right follows it and never precedes it).
+fn access(workspace: &Workspace, datasets: &[&Dataset]) -> Access {
+    let status = workspace.status.as_ref();
+    let recorded = status.and_then(|s| s.access).unwrap_or_default();
+    let past = status.iter().flat_map(|s| &s.lineage).map(|l| l.access);
+    let now = datasets.iter().map(|d| d.spec.access);
+    Access::of_all(now.chain(past).chain([recorded]))
 }
 
 /// Every object of `workspace`, in the order they can be applied: identities and isolation
@@ -81,7 +92,9 @@ pub fn workspace_children(
         .into_iter()
         .map(Child::NetworkPolicy),
     );
-    for (role, binding) in access::member_access(&name, &namespace, &pod_name, &spec.members) {
+    let reach = access(workspace, datasets);
+    for (role, binding) in access::member_access(&name, &namespace, &pod_name, &spec.members, reach)
+    {
         children.push(Child::Role(role));
         children.push(Child::RoleBinding(binding));
     }

@@ -172,7 +172,7 @@ async fn dispatch(args: ExportArgs) -> Result<String, String> {
 }
 
 /// Who the API server says the caller is.
-async fn whoami(client: &Client) -> Result<UserInfo, String> {
+pub(super) async fn whoami(client: &Client) -> Result<UserInfo, String> {
     let api: Api<SelfSubjectReview> = Api::all(client.clone());
     let review = api
         .create(&PostParams::default(), &SelfSubjectReview::default())
@@ -185,7 +185,7 @@ async fn whoami(client: &Client) -> Result<UserInfo, String> {
 }
 
 /// The caller's groups as the API server knows them, but the `system:` ones every user has.
-fn own_groups(groups: Option<Vec<String>>) -> Vec<String> {
+pub(super) fn own_groups(groups: Option<Vec<String>>) -> Vec<String> {
     groups
         .unwrap_or_default()
         .into_iter()

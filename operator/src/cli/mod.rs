@@ -1,6 +1,7 @@
 //! The `hygie` command line: offline `check`, `render` and `crds`, `report`, `export` (the
 //! airlock), and `run`, the operator.
 
+mod connect;
 mod export;
 mod offline;
 mod operator;
@@ -57,6 +58,9 @@ pub enum Command {
     /// The airlock: request an export, list and show requests, approve or reject one; always
     /// as the user the API server authenticates.
     Export(export::ExportArgs),
+    /// Open a workspace's screen (or, with --review, an export's review) in the browser,
+    /// through the gateway, as the user the API server authenticates.
+    Connect(connect::ConnectArgs),
     /// Run the operator against the cluster of the kubeconfig or the pod's service account.
     Run(operator::RunArgs),
 }
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::report(args),
         Command::Crds => offline::crds(),
         Command::Export(args) => export::export(args),
+        Command::Connect(args) => connect::connect(args),
         Command::Run(args) => operator::run(args),
     };
     ExitCode::from(code)

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     api::{
-        Dataset, Workspace,
+        Access, Dataset, Workspace,
         conditions::*,
         dataset::DatasetPhase,
         hosting_profile::EncryptionType,
@@ -542,6 +542,7 @@ fn lineage(workspace: &Workspace, context: &Context) -> Vec<Lineage> {
         let entry = Lineage {
             name: mount.name.clone(),
             classification: dataset.spec.classification,
+            access: dataset.spec.access,
         };
         match lineage.iter_mut().find(|l| l.name == mount.name) {
             Some(known) => *known = entry,
@@ -549,6 +550,22 @@ fn lineage(workspace: &Workspace, context: &Context) -> Vec<Lineage> {
         }
     }
     lineage
+}
+
+/// How members may reach the workspace, as its status records it: `Direct` only if every
+/// dataset it mounts is in its lineage (a dataset not seen yet counts as a screen) and every
+/// dataset of its lineage allows it.
+fn access(workspace: &Workspace, lineage: &[Lineage]) -> Access {
+    let seen = workspace
+        .spec
+        .datasets
+        .iter()
+        .all(|m| lineage.iter().any(|l| l.name == m.name));
+    let accesses = lineage.iter().map(|l| l.access);
+    match seen {
+        true => Access::of_all(accesses),
+        false => Access::Screen,
+    }
 }
 
 /// Writes the status if it changed, with an Event when the phase changes. Returns whether it
@@ -584,6 +601,7 @@ async fn write_status(
         }
         WorkspacePhase::Ready | WorkspacePhase::Suspended | WorkspacePhase::Expired => {}
     }
+    let lineage = lineage(workspace, context);
     let new = WorkspaceStatus {
         observed_generation: generation,
         phase: Some(phase),
@@ -595,7 +613,8 @@ async fn write_status(
             )
         }),
         conditions: status::merge(old_conditions, observed, generation, now),
-        lineage: lineage(workspace, context),
+        access: Some(access(workspace, &lineage)),
+        lineage,
     };
     let key = format!(
         "{}/{}",

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Findings, Rule, identities};
-use crate::api::workspace::Member;
+use crate::{api::workspace::Member, build::REVIEW_SUFFIX};
 
 /// Longest Workspace name: its StatefulSet's pods carry a `controller-revision-hash` label of
 /// the StatefulSet's name and an 11-character hash, and a label is at most 63 characters.
@@ -14,9 +14,6 @@ pub const WORKSPACE_NAME_MAX: usize = 52;
 pub const DATASET_NAME_MAX: usize = 56;
 /// The suffix of a dataset's import objects, which a workspace's own objects must not wear.
 const IMPORT_SUFFIX: &str = "-import";
-/// The suffix of an export request's review StatefulSet: a workspace of that name would share
-/// its pod's name, `<request>-review-0`, and its members the Roles that name that pod.
-const REVIEW_SUFFIX: &str = "-review";
 
 pub fn check_workspace_name(findings: &mut Findings, name: &str) {
     let reason = if !is_label(name, WORKSPACE_NAME_MAX) || !name.starts_with(char::is_alphabetic) {

@@ -140,7 +140,7 @@ fn staging_clones_the_outbox_and_copies_into_a_new_volume_with_a_key_of_its_own(
 }
 
 #[test]
-fn the_review_pod_mounts_the_staged_files_read_only_and_only_reviewers_may_enter_it() {
+fn the_review_pod_mounts_the_staged_files_read_only_and_reviewers_may_only_connect_to_it() {
     let children = children(ExportStage::Review);
     let listed = names(&children);
     assert!(!listed.iter().any(|n| n.contains("snapshot")), "{listed:?}");
@@ -162,10 +162,14 @@ fn the_review_pod_mounts_the_staged_files_read_only_and_only_reviewers_may_enter
         _ => None,
     });
     let rules = role.unwrap().rules.unwrap();
-    assert!(
-        rules
-            .iter()
-            .all(|r| r.resource_names == Some(vec!["table-1-review-0".into()]))
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules[1].resources, Some(vec!["sessions".into()]));
+    assert_eq!(rules[0].resources, Some(vec!["exportrequests".into()]));
+    assert_eq!(rules[0].resource_names, Some(vec!["table-1".into()]));
+    assert_eq!(
+        rules[0].verbs,
+        [crate::build::CONNECT_VERB],
+        "no right to the pod"
     );
     let binding = children.iter().find_map(|c| match c {
         Child::RoleBinding(binding) => binding.subjects.clone(),
