@@ -33,7 +33,7 @@ cargo build -p hygie --locked
 HYGIE_CHART_RENDER="$PWD/target/chart-defaults.yaml"
 .venv/bin/python tests/validators/chart.py "$HYGIE_CHART_RENDER"
 export HYGIE_CHART_RENDER
-cargo test -p hygie-tests --features controlplane --locked --test controlplane --test operator --test rbac --test audit --test airlock --test walls --test screen
+cargo test -p hygie-tests --features controlplane,browser --locked --test controlplane --test operator --test rbac --test audit --test airlock --test walls --test screen --test gateway
 
 step "end-to-end tests on a real node (tests/node)"
 bash tests/controlplane/down.sh

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod controller;
 #[cfg(test)]
 mod fixtures;
+pub mod gateway;
 mod list_types;
 pub mod policy;
 pub mod reference;

@@ -98,6 +98,7 @@ pub fn assert_file_matches(path: &Path, actual: &str) {
 }
 
 pub mod cluster;
+pub mod desktop;
 pub mod node;
 pub mod operator;
 pub mod reviews;

@@ -61,6 +61,8 @@ pub enum Command {
     /// Open a workspace's screen (or, with --review, an export's review) in the browser,
     /// through the gateway, as the user the API server authenticates.
     Connect(connect::ConnectArgs),
+    /// Run the gateway: the browser's only way to a workspace's screen.
+    Gateway(crate::gateway::GatewayArgs),
     /// Run the operator against the cluster of the kubeconfig or the pod's service account.
     Run(operator::RunArgs),
 }
@@ -102,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crds => offline::crds(),
         Command::Export(args) => export::export(args),
         Command::Connect(args) => connect::connect(args),
+        Command::Gateway(args) => crate::gateway::run(args),
         Command::Run(args) => operator::run(args),
     };
     ExitCode::from(code)
