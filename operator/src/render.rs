@@ -71,7 +71,7 @@ pub fn render(bundle: &Bundle, now: jiff::Timestamp) -> Rendered {
             {
                 rendered
                     .objects
-                    .extend(workspace_children(workspace, profile, &datasets, now));
+                    .extend(workspace_children(workspace, profile, &datasets, None, now));
             }
             _ => rendered
                 .skipped

@@ -440,9 +440,14 @@ async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_a
         );
     }
 
-    // Ingress: from the profile's ingress namespace only.
+    // Ingress: none to the tool of a workspace of health data, not even from the profile's
+    // ingress namespace: it is seen through the gateway's screen only.
     let workspace_ip = pod_ip(&scene.api::<Pod>().get(&workload).await.unwrap());
     let target = format!("{workspace_ip}:8888");
+    assert!(
+        fetch(&ns, &workload, "127.0.0.1:8888").contains(PROBE_PAGE),
+        "the tool serves, to its own pod"
+    );
     let ingress = format!("{ns}-ingress");
     create_namespace(&scene.client, &ingress).await;
     apply_in(&ingress, &[probe_pod("client", None, None)]);
@@ -450,8 +455,8 @@ async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_a
     let from_ingress = fetch(&ingress, "client", &target);
     kubectl(&["delete", "namespace", &ingress, "--wait=false"]);
     assert!(
-        from_ingress.contains(PROBE_PAGE),
-        "the ingress namespace reaches the workspace: {from_ingress}"
+        !from_ingress.contains("HTTP/1"),
+        "the ingress namespace does not reach the tool of a workspace seen through a screen: {from_ingress}"
     );
     assert!(
         !fetch(&ns, "other", &target).contains("HTTP/1"),

@@ -257,6 +257,30 @@ pub struct NetworkProfile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub egress_destinations: Vec<String>,
+    /// The gateway's pods: the only ones that reach a workspace's desktop, and, for data seen
+    /// through a screen, the only way in at all.
+    #[serde(default)]
+    pub gateway: GatewayPeer,
+}
+
+/// Where the gateway runs: its namespace and its pods' labels (the chart's by default).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayPeer {
+    pub namespace: String,
+    pub pod_labels: BTreeMap<String, String>,
+}
+
+impl Default for GatewayPeer {
+    fn default() -> Self {
+        GatewayPeer {
+            namespace: "hygie-system".into(),
+            pod_labels: BTreeMap::from([
+                ("app.kubernetes.io/name".into(), "hygie".into()),
+                ("app.kubernetes.io/component".into(), "gateway".into()),
+            ]),
+        }
+    }
 }
 
 /// The cluster DNS pods workloads may query.

@@ -68,6 +68,7 @@ pub fn dataset_children(dataset: &Dataset, profile: &HostingProfile) -> Vec<Chil
                 &pods,
                 profile,
                 network::Reach {
+                    desktop_from: None,
                     dns: true,
                     ingress_port: None,
                     egress: &s3.egress,

@@ -177,6 +177,7 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             &owner.selector(),
             profile,
             network::Reach {
+                desktop_from: None,
                 dns: !egress.is_empty(),
                 ingress_port: None,
                 egress: &egress,

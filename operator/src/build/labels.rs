@@ -71,6 +71,11 @@ impl Owner<'_> {
     }
 }
 
+/// The name of a workspace's desktop credential Secret.
+pub fn desktop_secret_name(workspace: &str) -> String {
+    format!("{workspace}-desktop")
+}
+
 /// The name of a dataset's own volume claim.
 pub fn dataset_claim_name(dataset: &str) -> String {
     format!("{dataset}-data")

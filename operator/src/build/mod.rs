@@ -26,6 +26,7 @@ pub use dataset::dataset_children;
 pub use export::{
     ExportInputs, ExportNames, ExportStage, REVIEW_SUFFIX, export_children, release_key_prefix,
 };
+pub use network::DESKTOP_PORT;
 pub use transfer::VERDICT_EXIT_CODE;
 pub use workspace::{HOME, OUTBOX, is_expired, workspace_children};
 

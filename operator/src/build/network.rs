@@ -1,5 +1,5 @@
-//! NetworkPolicies: deny everything, then allow DNS, the profile's ingress source and each
-//! listed egress destination. Nothing else.
+//! NetworkPolicies: deny everything, then allow DNS, the profile's ingress source, the
+//! gateway to the desktop's port, and each listed egress destination. Nothing else.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,10 @@ use k8s_openapi::{
 use kube::api::ObjectMeta;
 
 use super::labels::Owner;
-use crate::api::{EgressRule, HostingProfile};
+use crate::api::{EgressRule, HostingProfile, hosting_profile::GatewayPeer};
+
+/// The RFB port of a workspace's (or a review's) desktop, which only the gateway reaches.
+pub const DESKTOP_PORT: i32 = 5900;
 
 const COMPONENT: &str = "network-policy";
 
@@ -24,6 +27,8 @@ pub struct Reach<'a> {
     pub dns: bool,
     /// The port the profile's ingress source may connect to.
     pub ingress_port: Option<i32>,
+    /// The gateway, which alone may connect to the desktop's port.
+    pub desktop_from: Option<&'a GatewayPeer>,
     pub egress: &'a [EgressRule],
 }
 
@@ -39,6 +44,7 @@ pub fn isolation(
     let Reach {
         dns,
         ingress_port,
+        desktop_from,
         egress,
     } = reach;
     let policy = |suffix: &str, spec: NetworkPolicySpec| NetworkPolicy {
@@ -78,6 +84,27 @@ pub fn isolation(
                         ip_block: None,
                     }]),
                     ports: Some(vec![port_of(port, "TCP")]),
+                }]),
+                ..Default::default()
+            },
+        ));
+    }
+    if let Some(gateway) = desktop_from {
+        let namespace = BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            gateway.namespace.clone(),
+        )]);
+        policies.push(policy(
+            "allow-desktop",
+            NetworkPolicySpec {
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![NetworkPolicyPeer {
+                        namespace_selector: Some(selector(&namespace)),
+                        pod_selector: Some(selector(&gateway.pod_labels)),
+                        ip_block: None,
+                    }]),
+                    ports: Some(vec![port_of(DESKTOP_PORT, "TCP")]),
                 }]),
                 ..Default::default()
             },

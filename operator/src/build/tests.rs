@@ -20,7 +20,7 @@ fn names(children: &[Child]) -> Vec<String> {
 
 fn workspace_objects(ws: &Workspace, profile: &HostingProfile) -> Vec<Child> {
     let ds = dataset();
-    workspace_children(ws, profile, &[&ds], now())
+    workspace_children(ws, profile, &[&ds], None, now())
 }
 
 fn statefulset(children: &[Child]) -> &StatefulSet {
@@ -60,7 +60,7 @@ fn a_workspace_becomes_isolation_access_volumes_workload_and_service() {
         [
             "ServiceAccount/study",
             "NetworkPolicy/study-deny-all",
-            "NetworkPolicy/study-allow-ingress",
+            "NetworkPolicy/study-allow-desktop",
             "NetworkPolicy/study-egress-0",
             "Role/study-analyst",
             "RoleBinding/study-analyst",
@@ -90,7 +90,7 @@ fn building_twice_gives_the_same_objects() {
 }
 
 #[test]
-fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
+fn network_policies_deny_all_then_allow_the_gateway_and_each_egress() {
     let mut ws = workspace();
     ws.spec.egress.push(ws.spec.egress[0].clone());
     ws.spec.egress[1].cidr = "192.0.2.0/24".into();
@@ -104,7 +104,7 @@ fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
     assert_eq!(
         policies.len(),
         4,
-        "deny-all, ingress and each egress; no DNS"
+        "deny-all, the gateway and each egress; no DNS, no ingress to the tool"
     );
     let deny = &policies[0];
     assert_eq!(
@@ -114,11 +114,21 @@ fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
     assert!(deny.ingress.is_none() && deny.egress.is_none());
     let selector = deny.pod_selector.clone().unwrap().match_labels.unwrap();
     assert_eq!(selector[labels::WORKSPACE], "study");
-    let ingress = &policies[1].ingress.as_ref().unwrap()[0];
+    let desktop = &policies[1].ingress.as_ref().unwrap()[0];
     assert_eq!(
-        ingress.ports.as_ref().unwrap()[0].port,
-        Some(IntOrString::Int(8888))
+        desktop.ports.as_ref().unwrap()[0].port,
+        Some(IntOrString::Int(DESKTOP_PORT))
     );
+    let from = &desktop.from.as_ref().unwrap()[0];
+    let namespace = from
+        .namespace_selector
+        .clone()
+        .unwrap()
+        .match_labels
+        .unwrap();
+    assert_eq!(namespace["kubernetes.io/metadata.name"], "hygie-system");
+    let pods = from.pod_selector.clone().unwrap().match_labels.unwrap();
+    assert_eq!(pods["app.kubernetes.io/component"], "gateway");
     let cidrs: Vec<_> = policies[2..]
         .iter()
         .map(|p| {
@@ -131,9 +141,24 @@ fn network_policies_deny_all_then_allow_ingress_and_each_egress() {
         .collect();
     assert_eq!(cidrs, ["10.20.0.0/24", "192.0.2.0/24"]);
 
+    // Reached directly, the profile's ingress source reaches the tool too.
+    let (ws, open) = reached_directly();
+    let direct = workspace_children(&ws, &profile(), &[&open], None, now());
+    let ingress = direct.iter().find_map(|c| match c {
+        Child::NetworkPolicy(p) if p.metadata.name.as_deref() == Some("study-allow-ingress") => {
+            p.spec.clone()
+        }
+        _ => None,
+    });
+    let ingress = &ingress.expect("an ingress to the tool").ingress.unwrap()[0];
+    assert_eq!(
+        ingress.ports.as_ref().unwrap()[0].port,
+        Some(IntOrString::Int(8888))
+    );
+
     let mut closed = profile();
     closed.spec.network.ingress_from = None;
-    let closed_names = names(&workspace_objects(&workspace(), &closed));
+    let closed_names = names(&workspace_children(&ws, &closed, &[&open], None, now()));
     assert!(
         !closed_names.iter().any(|n| n.ends_with("allow-ingress")),
         "nobody may connect without ingressFrom"
@@ -301,19 +326,19 @@ fn members_of_health_data_may_only_connect_through_the_screen() {
     // Open data the Dataset allows directly, but not recorded yet in the status: still a screen.
     let (mut ws, open) = reached_directly();
     ws.status = None;
-    let children = workspace_children(&ws, &profile(), &[&open], now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, now());
     assert!(verbs(&role(&children, "study-owner"), "pods/exec").is_empty());
     // Once mounted something seen through a screen, never direct again.
     let (mut ws, open) = reached_directly();
     ws.status.as_mut().unwrap().lineage[0].access = crate::api::Access::Screen;
-    let children = workspace_children(&ws, &profile(), &[&open], now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, now());
     assert!(verbs(&role(&children, "study-analyst"), "pods/portforward").is_empty());
 }
 
 #[test]
 fn members_get_namespaced_roles_limited_to_their_workspace() {
     let (ws, open) = reached_directly();
-    let children = workspace_children(&ws, &profile(), &[&open], now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, now());
     let owner = role(&children, "study-owner");
     let analyst = role(&children, "study-analyst");
     assert!(verbs(&owner, "pods/exec").contains(&"create".to_owned()));
@@ -493,7 +518,7 @@ fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
     // Open data only: the cluster's resolver, through -allow-dns.
     let mut open = dataset();
     open.spec.classification = crate::api::Classification::Open;
-    let children = workspace_children(&workspace(), &profile(), &[&open], now());
+    let children = workspace_children(&workspace(), &profile(), &[&open], None, now());
     assert!(names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
     assert_eq!(pod(&children).dns_policy, None);
 
@@ -503,6 +528,36 @@ fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
         "lineage": [{"name": "registry", "classification": "Identifying"}]
     }))
     .unwrap();
-    let children = workspace_children(&once, &profile(), &[&open], now());
+    let children = workspace_children(&once, &profile(), &[&open], None, now());
     assert!(!names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
+}
+
+#[test]
+fn the_desktop_credential_is_a_secret_mounted_read_only() {
+    let ds = dataset();
+    let children = workspace_children(&workspace(), &profile(), &[&ds], Some("pa55word"), now());
+    let secret = children
+        .iter()
+        .find_map(|c| match c {
+            Child::Secret(s) if s.metadata.name.as_deref() == Some("study-desktop") => Some(s),
+            _ => None,
+        })
+        .expect("the desktop's credential");
+    assert_eq!(secret.data.as_ref().unwrap()["password"].0, b"pa55word");
+    let spec = pod(&children);
+    let mount = spec.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "desktop")
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    let env = spec.containers[0].env.clone().unwrap();
+    assert!(env.iter().any(|e| e.name == "HYGIE_DESKTOP_PASSWORD_FILE"
+        && e.value.as_deref() == Some("/var/run/hygie/desktop/password")));
+    assert!(
+        !names(&workspace_objects(&workspace(), &profile()))
+            .contains(&"Secret/study-desktop".into()),
+        "without a key, no credential"
+    );
 }

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
+    ByteString,
     api::{
         apps::v1::{StatefulSet, StatefulSetSpec},
         core::v1::{
-            Container, ContainerPort, EnvVar, PodTemplateSpec, Probe, Service, ServicePort,
-            ServiceSpec, TCPSocketAction, VolumeMount,
+            Container, ContainerPort, EnvVar, PodTemplateSpec, Probe, Secret, SecretVolumeSource,
+            Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
         },
     },
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
@@ -19,7 +20,8 @@ use super::{
     Child, access,
     export::outbox_size,
     labels::{self, Owner},
-    network, pod,
+    network::{self, DESKTOP_PORT},
+    pod,
     storage::{Origin, encrypted_volume},
 };
 use crate::api::{Access, Dataset, HostingProfile, Workspace};
@@ -28,6 +30,8 @@ use crate::api::{Access, Dataset, HostingProfile, Workspace};
 pub const HOME: &str = "/home/researcher";
 /// Where the outbox is mounted: what an ExportRequest names is under it.
 pub const OUTBOX: &str = "/outbox";
+/// Where the desktop's credential is mounted.
+pub const DESKTOP_CREDENTIAL: &str = "/var/run/hygie/desktop";
 const WORKLOAD: &str = "workload";
 
 /// Whether the workspace may resolve names: not when it mounts health data, or has mounted it
@@ -60,10 +64,14 @@ fn access(workspace: &Workspace, datasets: &[&Dataset]) -> Access {
 ///
 /// `datasets` are the workspace's datasets in the order of `spec.datasets`. The workload has no
 /// replica when the workspace is suspended or expired at `now`; volumes and keys stay.
+///
+/// `desktop_password` is the workspace's desktop credential, which the operator derives from
+/// the key it shares with the gateway; without it the workspace gets none.
 pub fn workspace_children(
     workspace: &Workspace,
     profile: &HostingProfile,
     datasets: &[&Dataset],
+    desktop_password: Option<&str>,
     now: jiff::Timestamp,
 ) -> Vec<Child> {
     let name = workspace.name_any();
@@ -76,6 +84,7 @@ pub fn workspace_children(
     let mut children = vec![Child::ServiceAccount(access::service_account(
         &name, &namespace, owner,
     ))];
+    let reach = access(workspace, datasets);
     children.extend(
         network::isolation(
             &name,
@@ -85,14 +94,15 @@ pub fn workspace_children(
             profile,
             network::Reach {
                 dns: resolves_names(workspace, datasets),
-                ingress_port: Some(spec.port),
+                // Seen through a screen, the tool is reached through the gateway's desktop only.
+                ingress_port: (reach == Access::Direct).then_some(spec.port),
+                desktop_from: Some(&profile.spec.network.gateway),
                 egress: &spec.egress,
             },
         )
         .into_iter()
         .map(Child::NetworkPolicy),
     );
-    let reach = access(workspace, datasets);
     for (role, binding) in access::member_access(&name, &namespace, &pod_name, &spec.members, reach)
     {
         children.push(Child::Role(role));
@@ -165,6 +175,26 @@ pub fn workspace_children(
         });
     }
 
+    if let Some(password) = desktop_password {
+        let secret = desktop_credential(&name, &namespace, owner, password);
+        volumes.push(Volume {
+            name: "desktop".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: secret.metadata.name.clone(),
+                default_mode: Some(0o440),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: "desktop".into(),
+            mount_path: DESKTOP_CREDENTIAL.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        children.push(Child::Secret(secret));
+    }
+
     let running = !spec.suspend && !is_expired(workspace, now);
     let tool = tool_container(workspace, mounts);
     let mut pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
@@ -212,6 +242,25 @@ pub fn workspace_children(
     children
 }
 
+/// The desktop's credential: the password the gateway proves itself with, in
+/// `<DESKTOP_CREDENTIAL>/password`, for the desktop to require (TigerVNC's
+/// `vncpasswd -f < password > passwd; Xvnc -SecurityTypes VncAuth -PasswordFile passwd`).
+fn desktop_credential(workspace: &str, namespace: &str, owner: Owner, password: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(labels::desktop_secret_name(workspace)),
+            namespace: Some(namespace.into()),
+            labels: Some(owner.labels("desktop")),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "password".to_owned(),
+            ByteString(password.as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    }
+}
+
 /// Whether `workspace` has reached its `expiresAt` at `now`.
 pub fn is_expired(workspace: &Workspace, now: jiff::Timestamp) -> bool {
     workspace
@@ -243,17 +292,32 @@ fn tool_container(workspace: &Workspace, volume_mounts: Vec<VolumeMount>) -> Con
     Container {
         name: "tool".into(),
         image: Some(spec.image.clone()),
-        ports: Some(vec![ContainerPort {
-            name: Some("tool".into()),
-            container_port: spec.port,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
-        env: Some(vec![EnvVar {
-            name: "HOME".into(),
-            value: Some(HOME.into()),
-            value_from: None,
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("tool".into()),
+                container_port: spec.port,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("desktop".into()),
+                container_port: DESKTOP_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+        ]),
+        env: Some(vec![
+            EnvVar {
+                name: "HOME".into(),
+                value: Some(HOME.into()),
+                value_from: None,
+            },
+            EnvVar {
+                name: "HYGIE_DESKTOP_PASSWORD_FILE".into(),
+                value: Some(format!("{DESKTOP_CREDENTIAL}/password")),
+                value_from: None,
+            },
+        ]),
         resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
             requests: Some(resources(requests)),
             limits: Some(resources(limits)),

@@ -35,6 +35,10 @@ pub struct RunArgs {
     pub resync_seconds: u64,
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    /// File of the key desktop passwords are derived from, shared with the gateway (at least
+    /// 32 bytes); without it, no workspace gets a desktop credential.
+    #[arg(long, env = "HYGIE_DESKTOP_KEY_FILE")]
+    pub desktop_key_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub sink: SinkArgs,
 }
@@ -67,6 +71,15 @@ async fn operate(args: RunArgs) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let server = tokio::spawn(telemetry::serve(args.metrics_address, metrics.clone()));
 
+    let desktop_key = match &args.desktop_key_file {
+        Some(path) => Some(Arc::new(crate::gateway::credential::read_key(path)?)),
+        None => {
+            warn!(
+                "no --desktop-key-file: workspaces get no desktop credential, and the gateway cannot open their screens"
+            );
+            None
+        }
+    };
     let identity = controller::hostname();
     let (sink, flush) = match AuditSink::start(&args.sink, &identity)? {
         Some((sink, flush)) => (Some(sink), Some(flush)),
@@ -104,7 +117,7 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         Ok(true) => {
             info!(identity, "leading: controllers start");
             tokio::select! {
-                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds), sink) => Ok(()),
+                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds), sink, desktop_key) => Ok(()),
                 () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
                 () = drained(&mut stop) => {
                     warn!("the controllers did not stop within {} s of the signal; stopping anyway", DRAIN.as_secs());

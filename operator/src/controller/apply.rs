@@ -125,6 +125,16 @@ pub struct Changes {
     pub keys_created: Vec<String>,
 }
 
+/// Whether `secret` is a volume key: the builders mark every key with where its passphrase
+/// comes from.
+fn is_key(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(PASSPHRASE_SOURCE))
+}
+
 impl Applier {
     pub fn new(
         client: Client,
@@ -156,6 +166,12 @@ impl Applier {
                 check_owner(child.kind(), &existing, owner_uid(child.meta()))?;
             }
             match child {
+                Child::Secret(secret) if !is_key(secret) => {
+                    if self.cache.get("Secret", &namespace, &name).is_none() {
+                        self.create_once(secret, &namespace).await?;
+                        changes.written.push(format!("Secret/{name}"));
+                    }
+                }
                 Child::Secret(secret) => {
                     if self.cache.get("Secret", &namespace, &name).is_none() {
                         self.refuse_a_new_key_for_an_existing_volume(secret, &namespace)
@@ -282,6 +298,29 @@ impl Applier {
             secret: format!("{namespace}/{}", secret.name_any()),
             claim: format!("{namespace}/{claim}"),
         })
+    }
+
+    /// Creates a Secret that is not a volume key (a desktop credential, the same every time it
+    /// is derived): once, never updated.
+    async fn create_once(&self, secret: &Secret, namespace: &str) -> Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let params = PostParams {
+            field_manager: Some(self.manager.into()),
+            ..Default::default()
+        };
+        match secrets.create(&params, secret).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let name = secret.metadata.name.as_deref().unwrap_or_default();
+                match secrets.get_metadata_opt(name).await? {
+                    Some(found) => {
+                        check_foreign("Secret", &found.metadata, owner_uid(&secret.metadata))
+                    }
+                    None => Ok(()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn create_key(&self, secret: &Secret, namespace: &str, key: &str) -> Result<()> {

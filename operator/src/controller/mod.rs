@@ -80,6 +80,9 @@ pub struct Context {
     pub failures: Failures,
     /// Where audit records also go, when configured: storage that outlives the cluster.
     pub audit_sink: Option<AuditSink>,
+    /// The key desktop passwords are derived from, shared with the gateway; without it,
+    /// workspaces get no desktop credential and the gateway cannot open their screens.
+    pub desktop_key: Option<Arc<Vec<u8>>>,
 }
 
 /// Buffer of the shared watch streams, per subscriber.
@@ -108,6 +111,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     resync: Duration,
     audit_sink: Option<AuditSink>,
+    desktop_key: Option<Arc<Vec<u8>>>,
 ) {
     let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
     let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
@@ -235,6 +239,7 @@ pub async fn run(
         resync,
         failures: Failures::default(),
         audit_sink,
+        desktop_key,
     });
 
     info!("controllers starting");

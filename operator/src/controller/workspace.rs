@@ -41,6 +41,7 @@ use crate::{
         labels::{Owner, dataset_copy_claim_name},
         workspace_children,
     },
+    gateway::credential::desktop_password,
     policy::{Inventory, Violation, check_dataset, check_profile, check_workspace, summary},
 };
 
@@ -164,8 +165,12 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .iter()
         .filter_map(|m| inventory.dataset(&namespace, &m.name))
         .collect();
+    let password = context
+        .desktop_key
+        .as_ref()
+        .map(|key| desktop_password(key, &uid(workspace)));
     let children = owned_by(
-        workspace_children(workspace, profile, &datasets, now),
+        workspace_children(workspace, profile, &datasets, password.as_deref(), now),
         workspace,
         |_| false,
     );

@@ -10,6 +10,22 @@ use sha2::Sha256;
 /// VNC authentication uses the first eight bytes of a password (RFC 6143 7.2.2).
 pub const PASSWORD_LENGTH: usize = 8;
 
+/// Shortest key: 256 bits.
+const KEY_LENGTH: usize = 32;
+
+/// Reads the shared key from `path`, refusing one shorter than 256 bits.
+pub fn read_key(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let key = std::fs::read(path).map_err(|e| format!("desktop key {}: {e}", path.display()))?;
+    match key.len() >= KEY_LENGTH {
+        true => Ok(key),
+        false => Err(format!(
+            "desktop key {}: {} bytes; a key has at least {KEY_LENGTH}",
+            path.display(),
+            key.len()
+        )),
+    }
+}
+
 /// The desktop password of the workspace (or review pod) whose UID is `uid`.
 pub fn desktop_password(key: &[u8], uid: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");

@@ -20,14 +20,15 @@ use tower_http::services::ServeDir;
 use tracing::{info, warn};
 
 use super::{admit, credential::desktop_password, relay};
-use crate::sink::{AuditSink, Record};
+use crate::{
+    build::DESKTOP_PORT,
+    sink::{AuditSink, Record},
+};
 
 /// The subprotocol prefix that carries a session's secret.
 pub const SECRET_PROTOCOL: &str = "hygie-secret.";
 /// The subprotocol the gateway answers with: the stream is binary RFB.
 const BINARY: &str = "binary";
-/// The desktop's RFB port in a workspace or review pod.
-pub const DESKTOP_PORT: u16 = 5900;
 
 /// What every session shares.
 pub struct Gateway {
