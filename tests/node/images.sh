@@ -68,6 +68,7 @@ image rclone "$work/rclone" --env PATH=/bin --user 10001:10001
 
 # The Dockerfile's own stages, with the binary built here and no base to pull.
 (cd "$ROOT" && cargo build --quiet --release --locked -p hygie --target x86_64-unknown-linux-musl)
+bash "$ROOT/gateway/build.sh" "$ROOT/target/gateway-web"
 buildah_ bud --quiet --layers=false --build-arg BINARY=prebuilt --build-arg RUNTIME_IMAGE=scratch \
   -f "$ROOT/Dockerfile" -t hygie-test/hygie "$ROOT" >/dev/null
 push hygie

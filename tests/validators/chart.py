@@ -28,6 +28,7 @@ EVERY_OPTION = {
     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "system", "effect": "NoSchedule"}],
     "imagePullSecrets": [{"name": "registry"}],
     "serviceAccount": {"annotations": {"example.org/owner": "platform"}},
+    "gateway": {"enabled": True, "tls": {"secretName": "gateway-tls"}, "pasteInBytes": 4096},
 }
 
 

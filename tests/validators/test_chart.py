@@ -90,3 +90,28 @@ def test_rendered_chart_has_no_checkov_failure(tmp_path, values):
     # escalate and bind on Roles are bounded by the admission policy hygie-operator-grants.
     expected = ["CKV_K8S_158"] if values else ["CKV_K8S_43", "CKV_K8S_158"]
     assert sorted(summary["skipped"]) == sorted(expected), summary
+
+
+def test_the_gateway_is_its_own_component_with_only_the_rights_it_uses():
+    docs = documents(render(EVERY_OPTION))
+    gateway = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "hygie-gateway")
+    operator = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "hygie")
+    gateway_labels = gateway["spec"]["template"]["metadata"]["labels"]
+    operator_selector = operator["spec"]["selector"]["matchLabels"]
+    # The operator's selector must not select the gateway's pods, nor the other way round.
+    assert not operator_selector.items() <= gateway_labels.items(), (operator_selector, gateway_labels)
+    assert gateway_labels["app.kubernetes.io/component"] == "gateway"
+    assert "--desktop-key-file=/var/run/secrets/hygie/desktop/key" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "hygie-gateway")
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert resources == {"sessions", "sessions/status", "workspaces", "exportrequests", "pods", "subjectaccessreviews"}, resources
+    key = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "hygie-desktop-key")
+    assert key["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "hygie-gateway")
+    assert [p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]][-1] == 5900
+
+
+def test_the_gateway_needs_a_certificate():
+    with pytest.raises(Exception, match="gateway.tls.secretName"):
+        render({"gateway": {"enabled": True}})
+    assert not any(d["metadata"]["name"].startswith("hygie-gateway") for d in documents(render()))

@@ -30,3 +30,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 {{- end -}}
+
+{{/* Labels on every object of the gateway. */}}
+{{- define "hygie.gatewayLabels" -}}
+{{ include "hygie.gatewaySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Labels that select the gateway's pods: not the operator's instance label, so that the
+operator's selector never matches them. */}}
+{{- define "hygie.gatewaySelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/component: gateway
+hygie.io/release: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The Secret holding the desktop key. */}}
+{{- define "hygie.desktopKeySecret" -}}
+{{- .Values.gateway.desktopKeySecret | default (printf "%s-desktop-key" (include "hygie.fullname" .)) -}}
+{{- end -}}
