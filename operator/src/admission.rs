@@ -18,7 +18,10 @@ use walls::quoted;
 
 use crate::{
     api::Workspace,
-    build::{CONNECT_VERB, DIRECT_RESOURCES, labels::OWNER_UID},
+    build::{
+        CONNECT_VERB, DIRECT_RESOURCES,
+        labels::{MANAGED_BY, MANAGER, OWNER_UID},
+    },
 };
 
 /// Name of the policy that limits what workspace members may change.
@@ -410,9 +413,12 @@ fn members_may_only_suspend() -> (Value, Value) {
 /// verbs, and to RoleBindings of such a Role, of its own name, to people and groups.
 fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
     let role = format!(
-        "has(object.rules) && object.rules.all(r, {session} || has(r.resourceNames) && size(r.resourceNames) > 0 \
+        "object.metadata.?labels.orValue({{}})[?'{managed_by}'].orValue('') == '{manager}' \
+         && has(object.rules) && object.rules.all(r, {session} || has(r.resourceNames) && size(r.resourceNames) > 0 \
          && r.apiGroups.all(g, g in {groups}) && r.resources.all(x, x in {resources} || x in {direct}) \
          && r.verbs.all(v, v in {verbs}))",
+        managed_by = MANAGED_BY,
+        manager = MANAGER,
         session = "(r.apiGroups == ['hygie.io'] && r.resources == ['sessions'] && r.verbs == ['create'] && !has(r.resourceNames))",
         groups = quoted(&GRANTABLE_GROUPS),
         resources = quoted(&GRANTABLE_RESOURCES),
@@ -442,7 +448,7 @@ fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
             "validations": [
                 {
                     "expression": format!("request.resource.resource != 'roles' || ({role})"),
-                    "messageExpression": "'Role ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only grant members get, connect, update or patch of their workspace (and, reached directly, its pod, logs, exec, port-forward and Service proxy), reviewers connect to a request, limited by name, and both the creation of sessions'",
+                    "messageExpression": "'Role ' + object.metadata.namespace + '/' + object.metadata.name + ': the operator may only write Roles labelled app.kubernetes.io/managed-by: hygie, and only grant members get, connect, update or patch of their workspace (and, reached directly, its pod, logs, exec, port-forward and Service proxy), reviewers connect to a request, limited by name, and both the creation of sessions'",
                     "reason": "Forbidden",
                 },
                 {

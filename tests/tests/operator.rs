@@ -236,15 +236,27 @@ async fn replicas(scene: &Scene) -> i32 {
 async fn a_workspace_becomes_its_children_keys_and_status() {
     let _turn = one_at_a_time().await;
     let scene = Scene::new("converge").await;
-    let operator = Operator::start("converge", LEASE, 3600);
+    // With the key it shares with the gateway: each workspace gets its desktop's credential.
+    let key = hygie_tests::cluster::kubeconfig()
+        .parent()
+        .unwrap()
+        .join("desktop.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let operator = Operator::start_with(
+        "converge",
+        LEASE,
+        3600,
+        &["--desktop-key-file", key.to_str().unwrap()],
+    );
     scene.apply_all();
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     scene.wait_phase(WorkspacePhase::Provisioning).await;
 
     assert_eq!(
         scene.children::<NetworkPolicy>().await,
-        // No -allow-dns: a workspace of health data resolves no names.
-        ["study-allow-ingress", "study-deny-all", "study-egress-0"]
+        // No -allow-dns: a workspace of health data resolves no names; no -allow-ingress: it is
+        // seen through the gateway's screen, which alone reaches its desktop.
+        ["study-allow-desktop", "study-deny-all", "study-egress-0"]
     );
     assert_eq!(
         scene.children::<Role>().await,
@@ -261,10 +273,20 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     assert_eq!(
         scene.children::<Secret>().await,
         [
+            "study-desktop",
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
             "study-outbox-luks"
         ]
+    );
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let password =
+        hygie::gateway::credential::desktop_password(&[7u8; 32], &workspace.uid().unwrap());
+    let desktop: Secret = scene.api().get("study-desktop").await.unwrap();
+    assert_eq!(
+        desktop.data.unwrap()["password"].0,
+        password.as_bytes(),
+        "the password the gateway derives"
     );
 
     let sts: StatefulSet = scene.api().get("study").await.unwrap();

@@ -303,7 +303,9 @@ async fn the_operator_may_grant_only_what_workspace_members_get() {
             rule["resourceNames"] = json!(names);
         }
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-               "metadata": {"name": name, "namespace": namespace.name}, "rules": [rule]})
+               "metadata": {"name": name, "namespace": namespace.name,
+                            "labels": {"app.kubernetes.io/managed-by": "hygie"}},
+               "rules": [rule]})
     };
     let member = create(role(
         "study-owner",
@@ -325,6 +327,16 @@ async fn the_operator_may_grant_only_what_workspace_members_get() {
             "delete",
             role("study-owner", &["pods"], &["delete"], Some(&["study-0"])),
         ),
+        ("a Role not labelled as Hygie's", {
+            let mut unlabelled = role(
+                "study-owner",
+                &["pods/exec"],
+                &["create"],
+                Some(&["study-0"]),
+            );
+            unlabelled["metadata"]["labels"] = json!({});
+            unlabelled
+        }),
     ] {
         let out = create(object);
         assert!(!out.success, "{what} may not be granted");

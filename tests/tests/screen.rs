@@ -223,8 +223,9 @@ async fn the_operator_grants_no_right_to_a_pod_seen_through_the_screen() {
             Some(&object.to_string()),
         )
     };
+    let hygies = json!({"app.kubernetes.io/managed-by": "hygie"});
     let exec = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "study-owner"},
+        "metadata": {"name": "study-owner", "labels": hygies},
         "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["study-0"], "verbs": ["create"]}]});
     apply(ns, &workspace());
     let out = create(&exec);
@@ -235,7 +236,7 @@ async fn the_operator_grants_no_right_to_a_pod_seen_through_the_screen() {
         out.stderr
     );
     let connect = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "study-owner"},
+        "metadata": {"name": "study-owner", "labels": hygies},
         "rules": [{"apiGroups": ["hygie.io"], "resources": ["workspaces"], "resourceNames": ["study"], "verbs": ["get", "connect"]}]});
     let out = create(&connect);
     assert!(out.success, "connect: {}", out.stderr);
@@ -256,7 +257,7 @@ async fn the_operator_grants_no_right_to_a_pod_seen_through_the_screen() {
     let out = create(&exec);
     assert!(out.success, "exec once reached directly: {}", out.stderr);
     let review = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-        "metadata": {"name": "table-1-review"},
+        "metadata": {"name": "table-1-review", "labels": hygies},
         "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "resourceNames": ["table-1-review-0"], "verbs": ["create"]}]});
     let out = create(&review);
     assert!(!out.success, "exec on a review pod is never granted");

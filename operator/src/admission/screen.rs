@@ -8,12 +8,16 @@
 //!
 //! The policy reads every Workspace of the namespace as its parameters: the API server
 //! evaluates it once per workspace and refuses if any refuses, and a namespace with no
-//! workspace is left alone.
+//! workspace is left alone. Until the Workspace kind is served (CRDs applied with the policies,
+//! or removed), it cannot read them, and refuses every connection it matches: it fails closed.
 
 use serde_json::{Value, json};
 
 use super::{labels, walls};
-use crate::build::{DIRECT_RESOURCES, REVIEW_SUFFIX};
+use crate::build::{
+    DIRECT_RESOURCES, REVIEW_SUFFIX,
+    labels::{MANAGED_BY, MANAGER},
+};
 
 /// Name of the policy that keeps health data behind the screen.
 pub const SCREEN_ONLY_POLICY: &str = "hygie-screen-only";
@@ -97,10 +101,16 @@ pub fn operator_grants_nothing_behind_the_screen(operator: &str) -> (Value, Valu
         "spec": {
             "failurePolicy": "Fail",
             "paramKind": {"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace"},
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["*"],
-                "operations": ["CREATE", "UPDATE"], "resources": ["roles"],
-            }]},
+            // Hygie's Roles only (the grants policy requires the label on every Role the operator
+            // writes): while the Workspace kind is not served yet (CRDs and policies applied
+            // together), the policy cannot read its parameters and refuses what it matches.
+            "matchConstraints": {
+                "resourceRules": [{
+                    "apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["*"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["roles"],
+                }],
+                "objectSelector": {"matchLabels": {MANAGED_BY: MANAGER}},
+            },
             "matchConditions": [{
                 "name": "by-the-operator",
                 "expression": format!("request.userInfo.username == '{operator}'"),
