@@ -5,9 +5,8 @@ client: directly over TCP (the floor), through websockify (a WebSocket-to-TCP br
 filtering) and through `hygie gateway` (TLS, session admission, RFB framing and filtering).
 For each: the time from a 1x1 update request to its answer (p50, p99, over many requests:
 latency added by the proxy is its figure minus the direct one), and full-screen Raw updates
-for a fixed time (MB/s, and the proxy's CPU seconds per MB from /proc). Plain WebSocket for
-websockify (as it is usually deployed behind a TLS-terminating ingress), TLS for the gateway,
-which terminates it itself.
+for a fixed time (MB/s, and the proxy's CPU seconds per MB from /proc, its children's
+included). Both proxies terminate TLS with the same certificate.
 
 Usage: gateway.py HYGIE KUBECONFIG WORKDIR [SECONDS]. Needs the test control plane (the
 gateway admits a Session there), Xvnc, vncpasswd, websockify and openssl.
@@ -32,7 +31,7 @@ from websockets.sync.client import connect
 HYGIE, KUBECONFIG, WORK = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else 10.0
 DISPLAY, RFB_PORT, WEBSOCKIFY_PORT, GATEWAY_PORT = 23, 5900, 18601, 18602
-NAMESPACE = "bench-gateway"
+NAMESPACE = f"bench-gateway-{os.getpid()}"
 WIDTH, HEIGHT = 640, 480
 LATENCY_SAMPLES = 400
 
@@ -45,8 +44,16 @@ def kubectl(*args, stdin=None):
 
 
 def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of `pid` and of its children (websockify serves each client in a child)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 class Tcp:
@@ -190,7 +197,8 @@ def main():
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
                         "-subj", "/CN=gateway", "-addext", "subjectAltName=IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE",
                         "-keyout", str(WORK / "tls.key"), "-out", str(WORK / "tls.crt")], capture_output=True, check=True)
-        websockify = subprocess.Popen(["websockify", str(WEBSOCKIFY_PORT), f"127.0.0.1:{RFB_PORT}"],
+        websockify = subprocess.Popen(["websockify", "--ssl-only", "--cert", str(WORK / "tls.crt"), "--key", str(WORK / "tls.key"),
+                                       str(WEBSOCKIFY_PORT), f"127.0.0.1:{RFB_PORT}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(websockify)
         (WORK / "web").mkdir(exist_ok=True)
@@ -215,7 +223,7 @@ def main():
 
         rows = {
             "direct (TCP)": measure(Tcp, password, None),
-            "websockify 0.10": measure(lambda: Ws(f"ws://127.0.0.1:{WEBSOCKIFY_PORT}/", ["binary"]), password, websockify.pid),
+            "websockify 0.10": measure(lambda: Ws(f"wss://127.0.0.1:{WEBSOCKIFY_PORT}/", ["binary"], context), password, websockify.pid),
             "hygie gateway": measure(through_gateway, password, gateway.pid),
         }
     finally:
@@ -229,7 +237,7 @@ def main():
         print(f"{path:<18} {row['p50_ms']:8.3f} {row['p99_ms']:8.3f} {row['p50_ms'] - direct['p50_ms']:10.3f} "
               f"{row['p99_ms'] - direct['p99_ms']:10.3f} {row['mb_per_s']:8.1f} {row['cpu_s_per_mb']:9.5f}")
     gateway, bridge = rows["hygie gateway"], rows["websockify 0.10"]
-    print(f"gateway/websockify cpu_per_mb={gateway['cpu_s_per_mb'] / bridge['cpu_s_per_mb']:.2f} "
+    print(f"gateway/websockify cpu_per_mb={gateway['cpu_s_per_mb'] / max(bridge['cpu_s_per_mb'], 1e-9):.2f} "
           f"added_p50={(gateway['p50_ms'] - direct['p50_ms']) / max(bridge['p50_ms'] - direct['p50_ms'], 1e-9):.2f} "
           f"throughput={gateway['mb_per_s'] / bridge['mb_per_s']:.2f}")
 

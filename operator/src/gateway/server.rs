@@ -87,7 +87,10 @@ async fn session(
     let address = format!("{}:{DESKTOP_PORT}", admitted.pod_address);
     let desktop =
         match tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address)).await {
-            Ok(Ok(desktop)) => desktop,
+            Ok(Ok(desktop)) => {
+                let _ = desktop.set_nodelay(true);
+                desktop
+            }
             Ok(Err(_)) | Err(_) => {
                 let why = format!(
                     "{}: its desktop at {address} does not answer",
@@ -200,6 +203,9 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
         let Ok((tcp, source)) = listener.accept().await else {
             continue;
         };
+        // A screen is many small writes (a WebSocket frame's header, then its payload): no
+        // waiting for an acknowledgement before each.
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
