@@ -434,7 +434,6 @@ fn operator_grants_only_member_access(operator: &str) -> (Value, Value) {
         "metadata": {"name": GRANTS_POLICY, "labels": labels()},
         "spec": {
             "failurePolicy": "Fail",
-            "paramKind": {"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace"},
             "matchConstraints": {"resourceRules": [{
                 "apiGroups": ["rbac.authorization.k8s.io"],
                 "apiVersions": ["*"],
