@@ -29,7 +29,9 @@ spec:
     allowedRegistries: ["registry.example.fr/research/"]
     importer: "registry.example.fr/research/rclone@sha256:0000000000000000000000000000000000000000000000000000000000000000"
   network:
-    ingressFrom: {namespaceLabels: {kubernetes.io/metadata.name: ingress}}
+    ingressFrom:
+      namespaceLabels: {kubernetes.io/metadata.name: ingress}
+      podLabels: {app.kubernetes.io/name: ingress-nginx}
     egressDestinations: ["192.0.2.0/24"]
 "#,
     )

@@ -47,7 +47,7 @@ def objects(n):
             "residency": {"country": "FR", "regions": ["GRA9"]},
             "storage": {"storageClassName": "csi-cinder-high-speed-gen2-luks", "encryption": {"type": "ProviderManaged"}},
             "images": {"allowedRegistries": ["registry.example.fr/"]},
-            "network": {"ingressFrom": {"namespaceLabels": {"kubernetes.io/metadata.name": "ingress"}}},
+            "network": {"ingressFrom": {"namespaceLabels": {"kubernetes.io/metadata.name": "ingress"}, "podLabels": {"app.kubernetes.io/name": "ingress-nginx"}}},
         },
     }
     items = []

@@ -304,7 +304,10 @@ impl Default for DnsEndpoint {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressSource {
+    /// The namespaces, by their labels (such as `kubernetes.io/metadata.name`).
     pub namespace_labels: BTreeMap<String, String>,
+    /// The pods of those namespaces, by their labels: required, so that a workspace reached
+    /// directly is reached by the ingress controller only, not by whatever else runs beside it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_labels: BTreeMap<String, String>,
 }

@@ -165,7 +165,7 @@ impl Rule {
                 "members are listed once, and are never system: users or groups (system:authenticated is every user)"
             }
             Rule::Ingress => {
-                "the profile's network selectors are not empty: ingressFrom names its namespaces by a label, dns selects the DNS pods"
+                "the profile's network selectors are not empty: ingressFrom names its namespaces and its pods by labels, dns selects the DNS pods"
             }
             Rule::Provenance => {
                 "a dataset's persistentVolumeClaim source is not a claim Hygie manages (another dataset's volume, a workspace's home or copy)"

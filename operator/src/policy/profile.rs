@@ -78,14 +78,21 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             "an empty selector lets workloads reach every pod of the DNS namespace on port 53; select the DNS pods, such as k8s-app: kube-dns",
         );
     }
-    if let Some(ingress) = &spec.network.ingress_from
-        && ingress.namespace_labels.is_empty()
-    {
-        findings.add(
-            Rule::Ingress,
-            "spec.network.ingressFrom.namespaceLabels",
-            "an empty selector is every namespace; name the ingress controller's namespace by a label, such as kubernetes.io/metadata.name",
-        );
+    if let Some(ingress) = &spec.network.ingress_from {
+        if ingress.namespace_labels.is_empty() {
+            findings.add(
+                Rule::Ingress,
+                "spec.network.ingressFrom.namespaceLabels",
+                "an empty selector is every namespace; name the ingress controller's namespace by a label, such as kubernetes.io/metadata.name",
+            );
+        }
+        if ingress.pod_labels.is_empty() {
+            findings.add(
+                Rule::Ingress,
+                "spec.network.ingressFrom.podLabels",
+                "without a pod selector every pod of those namespaces reaches the workspaces reached directly, and the tool's own login is all that is left; select the ingress controller's pods, such as app.kubernetes.io/name: ingress-nginx",
+            );
+        }
     }
 
     check_destinations(

@@ -405,7 +405,7 @@ fn hyg010_volumes_have_a_size() {
 }
 
 #[test]
-fn hyg015_ingress_from_every_namespace_is_refused() {
+fn hyg015_ingress_from_every_namespace_or_every_pod_is_refused() {
     let mut p = profile();
     p.spec
         .network
@@ -417,6 +417,18 @@ fn hyg015_ingress_from_every_namespace_is_refused() {
     assert_eq!(
         found(&check_profile(&p, now())),
         ["HYG015 spec.network.ingressFrom.namespaceLabels"]
+    );
+    let mut p = profile();
+    p.spec
+        .network
+        .ingress_from
+        .as_mut()
+        .unwrap()
+        .pod_labels
+        .clear();
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG015 spec.network.ingressFrom.podLabels"]
     );
     let mut p = profile();
     p.spec.network.dns.pod_labels.clear();
