@@ -32,7 +32,7 @@ spec:
     ingressFrom:
       namespaceLabels: {kubernetes.io/metadata.name: ingress}
       podLabels: {app.kubernetes.io/name: ingress-nginx}
-    egressDestinations: ["192.0.2.0/24"]
+    egressDestinations: ["192.0.2.0/24", "10.20.0.0/24"]
 "#,
     )
 }

@@ -145,6 +145,8 @@ impl Scene {
             format!("{ns}-ingress"),
         )]
         .into();
+        // The outside's object store (versitygw), which the airlock's Jobs reach.
+        profile.spec.network.egress_destinations = vec!["10.215.0.2/32".into()];
 
         dataset.metadata.namespace = Some(ns.clone());
         dataset.spec.hosting_profile = profile_name.clone();
@@ -338,6 +340,13 @@ async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_a
         )
         .unwrap(),
     ];
+    // The platform declares the allowed server; `other`, as private, is declared by nobody.
+    scene
+        .profile
+        .spec
+        .network
+        .egress_destinations
+        .push(format!("{allowed}/32"));
 
     let _operator = Operator::start("node-run", LEASE, 3600);
     scene.apply_bundle();

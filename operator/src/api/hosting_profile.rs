@@ -252,8 +252,10 @@ pub struct NetworkProfile {
     /// Who may reach workspaces; absent means nobody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_from: Option<IngressSource>,
-    /// Public networks (outside private address space) that workloads may list as egress
-    /// destinations: an object store, a package mirror. Nothing public is reachable otherwise.
+    /// The networks workloads may list as egress destinations, private or public: a package
+    /// mirror, a database of the platform's, an object store dedicated to the platform. Nothing
+    /// is reachable otherwise. A private network is at most a /16, a public one a /24 (a /48 of
+    /// IPv6 for both).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub egress_destinations: Vec<String>,

@@ -47,11 +47,15 @@ pub fn check_dataset(
     }
 
     if let Some(s3) = spec.source.as_ref().and_then(|s| s.s3.as_ref()) {
-        let public = inventory
+        let declared = inventory
             .profile(&spec.hosting_profile)
-            .map(|p| destinations(&p.spec.network.egress_destinations))
-            .unwrap_or_default();
-        check_egress(&mut findings, "spec.source.s3.egress", &s3.egress, &public);
+            .map(|p| destinations(&p.spec.network.egress_destinations));
+        check_egress(
+            &mut findings,
+            "spec.source.s3.egress",
+            &s3.egress,
+            declared.as_deref(),
+        );
         super::export::check_store(
             &mut findings,
             Rule::Importer,

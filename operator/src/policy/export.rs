@@ -43,7 +43,7 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
             "export destinations need the transfer image (rclone and a POSIX shell) that stages, shows and releases the files",
         );
     }
-    let public = destinations(&profile.spec.network.egress_destinations);
+    let declared = destinations(&profile.spec.network.egress_destinations);
     for (i, destination) in exports.destinations.iter().enumerate() {
         let field = format!("spec.exports.destinations[{i}].s3");
         if !regions.contains(&destination.s3.region) {
@@ -86,7 +86,7 @@ pub(crate) fn check_profile_exports(findings: &mut Findings, profile: &HostingPr
             findings,
             &format!("{field}.egress"),
             &destination.s3.egress,
-            &public,
+            Some(&declared),
         );
     }
     if let Some(limit) = &exports.max_total_size {

@@ -7,10 +7,12 @@
 //!   server and every reader read the same way;
 //! - translation, link-local (cloud metadata), loopback, multicast and reserved ranges are
 //!   never a destination;
-//! - private address space (RFC 1918, 100.64.0.0/10, fc00::/7) may be reached in networks of
-//!   at most a /16 (IPv4) or a /48 (IPv6);
-//! - anything else (the public Internet) only within the destinations the HostingProfile
-//!   declares in `spec.network.egressDestinations`;
+//! - every destination, private or public, lies within the networks the HostingProfile
+//!   declares in `spec.network.egressDestinations`: a private network is not safer for being
+//!   private (a cluster's pod network, an HTTP proxy on 3128, another tenant's database), so
+//!   the platform team names each one, as it names a public one;
+//! - a declared private network is at most a /16 (IPv4) or a /48 (IPv6), a declared public one
+//!   at most a /24 or a /48: one service's routed block, never a provider's shared network;
 //! - a workload's entries together span at most a /16 of IPv4 and a /48 of IPv6.
 
 use std::net::IpAddr;
@@ -56,7 +58,7 @@ const FORBIDDEN: [(&str, &str); 17] = [
     ("100.100.100.200/32", "a cloud metadata service (Alibaba)"),
 ];
 
-/// Private address space, reachable in narrow networks without the profile's say.
+/// Private address space: declared by a profile in networks of at most a /16 or a /48.
 const PRIVATE: [&str; 5] = [
     "10.0.0.0/8",
     "172.16.0.0/12",
@@ -65,7 +67,7 @@ const PRIVATE: [&str; 5] = [
     "fc00::/7",
 ];
 
-/// The shortest prefix of a private destination, and the most address space all of a
+/// The shortest prefix of a declared private destination, and the most address space all of a
 /// workload's entries may span, per family: a /16 of IPv4, a /48 of IPv6.
 const IPV4_FLOOR: u8 = 16;
 const IPV6_FLOOR: u8 = 48;
@@ -114,16 +116,26 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
 /// DNS: no egress rule may open it, whatever the address.
 const DNS_PORT: i32 = 53;
 
-/// Checks every egress entry under `path` (such as `spec.egress`); `public` are the networks
-/// outside private address space the profile lets workloads reach.
-pub fn check_egress(findings: &mut Findings, path: &str, rules: &[EgressRule], public: &[IpNet]) {
+/// Checks every egress entry under `path` (such as `spec.egress`); `declared` are the networks
+/// the profile lets workloads reach, `None` when the profile is missing: HYG008 refuses the
+/// object then, and its entries are not also refused for declarations nobody can read.
+pub fn check_egress(
+    findings: &mut Findings,
+    path: &str,
+    rules: &[EgressRule],
+    declared: Option<&[IpNet]>,
+) {
     let (mut v4_span, mut v6_span) = (0u128, 0u128);
     for (i, rule) in rules.iter().enumerate() {
         let field = format!("{path}[{i}].cidr");
         match parse_cidr(&rule.cidr) {
             Err(reason) => findings.add(Rule::Egress, field, reason),
             Ok(net) => {
-                if let Some(reason) = refusal(&net, public) {
+                let reason = match declared {
+                    Some(declared) => refusal(&net, declared),
+                    None => always_refused(&net),
+                };
+                if let Some(reason) = reason {
                     findings.add(Rule::Egress, field, format!("`{net}` {reason}"));
                     continue;
                 }
@@ -168,35 +180,46 @@ pub fn check_egress(findings: &mut Findings, path: &str, rules: &[EgressRule], p
     }
 }
 
-/// Why `net` may not be a destination, if it may not.
-fn refusal(net: &IpNet, public: &[IpNet]) -> Option<String> {
+/// Why `net` may never be a workload's destination, whatever a profile declares.
+fn always_refused(net: &IpNet) -> Option<String> {
     if net.prefix_len() == 0 {
         return Some(
             "opens egress to the whole Internet; list the networks the workload needs".into(),
         );
     }
-    if let Some((_, why)) = FORBIDDEN
-        .iter()
-        .find(|(range, _)| overlaps(&range.parse().expect("a valid constant CIDR"), net))
-    {
-        return Some(format!("reaches {why}: never an egress destination"));
+    forbidden(net).map(|why| format!("reaches {why}: never an egress destination"))
+}
+
+/// Why `net` may not be a workload's destination, if it may not.
+fn refusal(net: &IpNet, declared: &[IpNet]) -> Option<String> {
+    if let Some(reason) = always_refused(net) {
+        return Some(reason);
     }
-    if nets(&PRIVATE).any(|private| private.contains(net)) {
-        let floor = match net {
-            IpNet::V4(_) => IPV4_FLOOR,
-            IpNet::V6(_) => IPV6_FLOOR,
-        };
-        return (net.prefix_len() < floor)
-            .then(|| format!("is wider than a /{floor}; list narrower networks"));
-    }
-    if public.iter().any(|allowed| allowed.contains(net)) {
+    if declared.iter().any(|allowed| allowed.contains(net)) {
         return None;
     }
-    Some(
-        "is outside private address space and outside the HostingProfile's spec.network.egressDestinations; \
-         the platform team declares the public destinations workloads may reach"
-            .into(),
-    )
+    let kind = if is_private(net) {
+        "private address space"
+    } else {
+        "outside private address space"
+    };
+    Some(format!(
+        "is {kind} and outside the HostingProfile's spec.network.egressDestinations; \
+         the platform team declares every network workloads may reach, private ones too (a pod \
+         network or a proxy shared by every tenant is private)"
+    ))
+}
+
+/// The range `net` touches that is never a destination, if any.
+fn forbidden(net: &IpNet) -> Option<&'static str> {
+    FORBIDDEN
+        .iter()
+        .find(|(range, _)| overlaps(&range.parse().expect("a valid constant CIDR"), net))
+        .map(|(_, why)| *why)
+}
+
+fn is_private(net: &IpNet) -> bool {
+    nets(&PRIVATE).any(|private| private.contains(net))
 }
 
 /// HYG005: a workload's egress reaches none of the airlock's own stores (`stores`, each named
@@ -235,41 +258,65 @@ pub fn check_no_shared_store(
 const PUBLIC_IPV4_FLOOR: u8 = 24;
 const PUBLIC_IPV6_FLOOR: u8 = 48;
 
-/// Checks the public destinations a profile declares: canonical, nothing always refused, and
-/// none wider than one routed block.
+/// Why a profile may not declare `net` as a destination, if it may not: the whole Internet,
+/// a range never reached, a network that straddles private and public space, or one wider than
+/// its floor (a /16 or /48 private, a /24 or /48 public).
+fn declaration_refusal(net: &IpNet) -> Option<String> {
+    if net.prefix_len() == 0 {
+        return Some("is the whole Internet; declare the networks workloads need".into());
+    }
+    if let Some(why) = forbidden(net) {
+        return Some(format!("reaches {why}: never an egress destination"));
+    }
+    let private = is_private(net);
+    if !private && nets(&PRIVATE).any(|p| net.contains(&p)) {
+        return Some(
+            "spans private and public address space; declare each network on its own".into(),
+        );
+    }
+    let (floor, what) = match (net, private) {
+        (IpNet::V4(_), true) => (
+            IPV4_FLOOR,
+            "a private destination is one network of the platform's, never a whole private range",
+        ),
+        (IpNet::V6(_), true) => (
+            IPV6_FLOOR,
+            "a private destination is one network of the platform's, never a whole private range",
+        ),
+        (IpNet::V4(_), false) => (
+            PUBLIC_IPV4_FLOOR,
+            "a public destination is one service's routed block, never a provider's network its other tenants share",
+        ),
+        (IpNet::V6(_), false) => (
+            PUBLIC_IPV6_FLOOR,
+            "a public destination is one service's routed block, never a provider's network its other tenants share",
+        ),
+    };
+    (net.prefix_len() < floor).then(|| format!("is wider than a /{floor}: {what}"))
+}
+
+/// Checks the destinations a profile declares: canonical, nothing always refused, none wider
+/// than its floor.
 pub fn check_destinations(findings: &mut Findings, path: &str, destinations: &[String]) {
     for (i, text) in destinations.iter().enumerate() {
         let field = format!("{path}[{i}]");
         match parse_cidr(text) {
             Err(reason) => findings.add(Rule::Egress, field, reason),
             Ok(net) => {
-                let floor = match net {
-                    IpNet::V4(_) => PUBLIC_IPV4_FLOOR,
-                    IpNet::V6(_) => PUBLIC_IPV6_FLOOR,
-                };
-                let private = nets(&PRIVATE).any(|private| overlaps(&private, &net));
-                if let Some(reason) = refusal(&net, &[net]) {
+                if let Some(reason) = declaration_refusal(&net) {
                     findings.add(Rule::Egress, field, format!("`{net}` {reason}"));
-                } else if !private && net.prefix_len() < floor {
-                    findings.add(
-                        Rule::Egress,
-                        field,
-                        format!(
-                            "`{net}` is wider than a /{floor}: a public destination is one service's routed block, never a provider's network its other tenants share"
-                        ),
-                    );
                 }
             }
         }
     }
 }
 
-/// The valid public destinations of a profile, for the rules of its workloads.
+/// The valid destinations of a profile, for the rules of its workloads.
 pub fn destinations(destinations: &[String]) -> Vec<IpNet> {
     destinations
         .iter()
         .filter_map(|d| parse_cidr(d).ok())
-        .filter(|net| refusal(net, &[*net]).is_none())
+        .filter(|net| declaration_refusal(net).is_none())
         .collect()
 }
 
@@ -335,18 +382,40 @@ mod tests {
     }
 
     #[test]
-    fn private_networks_pass_within_the_floor_public_ones_only_when_declared() {
-        assert_eq!(refused("10.20.0.0/24", &[]), None);
-        assert_eq!(refused("fd12:3456::/48", &[]), None);
-        assert!(refused("10.0.0.0/8", &[]).unwrap().contains("/16"));
-        assert!(refused("fc00::/8", &[]).unwrap().contains("/48"));
+    fn private_and_public_networks_pass_only_when_declared() {
+        assert_eq!(refused("10.20.0.0/24", &["10.20.0.0/16"]), None);
+        assert_eq!(refused("fd12:3456::/48", &["fd12:3456::/48"]), None);
+        let undeclared = refused("10.20.0.0/24", &[]).unwrap();
+        assert!(
+            undeclared.contains("private address space and outside"),
+            "{undeclared}"
+        );
+        assert!(refused("10.21.0.0/24", &["10.20.0.0/16"]).is_some());
         assert!(
             refused("141.95.161.0/24", &[])
                 .unwrap()
                 .contains("egressDestinations")
         );
-        assert_eq!(refused("141.95.161.0/24", &["141.95.0.0/16"]), None);
-        assert!(refused("8.0.0.0/8", &["141.95.0.0/16"]).is_some());
+        assert_eq!(refused("141.95.161.0/24", &["141.95.161.0/24"]), None);
+        assert!(refused("8.0.0.0/8", &["141.95.161.0/24"]).is_some());
+    }
+
+    #[test]
+    fn a_profile_declares_narrow_networks_only() {
+        let refused = |cidr: &str| declaration_refusal(&parse_cidr(cidr).unwrap());
+        assert_eq!(refused("10.20.0.0/16"), None);
+        assert_eq!(refused("fd12:3456::/48"), None);
+        assert_eq!(refused("141.95.161.0/24"), None);
+        assert!(refused("10.0.0.0/8").unwrap().contains("/16"));
+        assert!(refused("fc00::/8").unwrap().contains("/48"));
+        assert!(refused("141.95.0.0/16").unwrap().contains("/24"));
+        assert!(refused("8.0.0.0/5").unwrap().contains("private and public"));
+        assert!(refused("0.0.0.0/0").is_some());
+        assert!(refused("169.254.0.0/24").unwrap().contains("metadata"));
+        assert_eq!(
+            destinations(&["10.0.0.0/8".into(), "10.20.0.0/24".into()]).len(),
+            1
+        );
     }
 
     #[test]
@@ -361,10 +430,13 @@ mod tests {
             .collect();
         let workspace = crate::fixtures::workspace();
         let mut findings = Findings::for_object(&workspace);
-        check_egress(&mut findings, "spec.egress", &rules[..1], &[]);
+        let declared: Vec<IpNet> = (0..5)
+            .map(|i| format!("10.{i}.0.0/16").parse().unwrap())
+            .collect();
+        check_egress(&mut findings, "spec.egress", &rules[..1], Some(&declared));
         assert!(findings.into_vec().is_empty());
         let mut findings = Findings::for_object(&workspace);
-        check_egress(&mut findings, "spec.egress", &rules, &[]);
+        check_egress(&mut findings, "spec.egress", &rules, Some(&declared));
         let found = findings.into_vec();
         assert_eq!(found.len(), 1);
         assert!(

@@ -162,7 +162,13 @@ fn hyg004_images_from_allowed_registries_pinned_by_digest() {
 
 #[test]
 fn hyg005_egress_is_narrow_and_well_formed() {
-    let inv = inventory(profile(), vec![dataset()]);
+    let mut declaring = profile();
+    declaring.spec.network.egress_destinations = vec![
+        "10.20.0.0/16".into(),
+        "fd12:3456:789a::/48".into(),
+        "192.0.2.0/24".into(),
+    ];
+    let inv = inventory(declaring, vec![dataset()]);
     let with = |cidr: &str, port: i32| {
         let mut ws = workspace();
         ws.spec.egress[0].cidr = cidr.into();
@@ -175,6 +181,11 @@ fn hyg005_egress_is_narrow_and_well_formed() {
     );
     assert!(with("fd12:3456:789a::/48", 443).is_empty());
     assert_eq!(with("10.0.0.0/8", 443), ["HYG005 spec.egress[0].cidr"]);
+    assert_eq!(
+        with("10.21.0.0/24", 443),
+        ["HYG005 spec.egress[0].cidr"],
+        "private, undeclared"
+    );
     assert_eq!(
         with("2001:db8::/32", 443),
         ["HYG005 spec.egress[0].cidr"],

@@ -26,11 +26,15 @@ pub fn check_workspace(
 
     check_workspace_name(&mut findings, &workspace.name_any());
     check_members(&mut findings, &spec.members);
-    let public = inventory
+    let declared = inventory
         .profile(&spec.hosting_profile)
-        .map(|p| destinations(&p.spec.network.egress_destinations))
-        .unwrap_or_default();
-    check_egress(&mut findings, "spec.egress", &spec.egress, &public);
+        .map(|p| destinations(&p.spec.network.egress_destinations));
+    check_egress(
+        &mut findings,
+        "spec.egress",
+        &spec.egress,
+        declared.as_deref(),
+    );
     let mut stores: Vec<(String, &EgressRule)> = Vec::new();
     if let Some(exports) = inventory
         .profile(&spec.hosting_profile)
