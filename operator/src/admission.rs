@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 pub use screen::{SCREEN_GRANTS_POLICY, SCREEN_ONLY_POLICY};
 pub use sessions::SESSION_IDENTITY_POLICY;
-pub use walls::{ADMINISTER_VERB, CLAIMS_POLICY, LABELS_POLICY, NETWORK_POLICY};
+pub use walls::{ADMINISTER_VERB, CLAIMS_POLICY, LABELS_POLICY, NETWORK_POLICY, RIGHTS_POLICY};
 
 use walls::quoted;
 
@@ -74,6 +74,7 @@ pub fn policies(operator: &str) -> Vec<Value> {
     let (claims, claims_binding) = walls::claims_stay_hygies(operator);
     let (labelled, labelled_binding) = walls::labels_stay_hygies(operator);
     let (network, network_binding) = walls::network_stays_closed(operator);
+    let (rights, rights_binding) = walls::rights_stay_hygies(operator);
     let (sessions, sessions_binding) = sessions::sessions_name_who_authenticated();
     let (screen, screen_binding) = screen::screen_only();
     let (screened, screened_binding) = screen::operator_grants_nothing_behind_the_screen(operator);
@@ -96,6 +97,8 @@ pub fn policies(operator: &str) -> Vec<Value> {
         labelled_binding,
         network,
         network_binding,
+        rights,
+        rights_binding,
         sessions,
         sessions_binding,
         screen,

@@ -344,7 +344,7 @@ fn crds_prints_every_definition_and_the_admission_policies() {
         out.stdout
             .matches("kind: ValidatingAdmissionPolicyBinding")
             .count(),
-        12
+        13
     );
     assert!(out.stdout.contains("name: hygie-screen-only"));
     for name in [

@@ -28,7 +28,7 @@ if [ -S "$RUN/containerd.sock" ]; then
   done
   sleep 1
 fi
-for component in csi-provisioner csi-driver kube-router kube-scheduler kube-proxy containerd registry s3 outside; do
+for component in csi-provisioner csi-driver kube-router kube-scheduler kube-proxy containerd registry s3 outside-dns outside; do
   stop "$STATE/$component.pid"
 done
 # Shims and pause processes left behind by containerd: those started from this state only.

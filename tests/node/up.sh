@@ -11,8 +11,9 @@
 # Addresses (all on this machine, none routed out of it):
 #   10.213.0.1       the node and the API server (interface hygie-node)
 #   10.214.0.0/24    pods (the bridge hygie-cni0, gateway 10.214.0.1)
-#   10.215.0.2       the outside (network namespace hygie-outside): a web server on port 8080
-#                    and an S3 server (versitygw) on 7070, with TLS
+#   10.215.0.2       the outside (network namespace hygie-outside): a web server on port 8080,
+#                    an S3 server (versitygw) on 7070, with TLS, and a resolver on 53 that logs
+#                    every query
 #   10.96.0.0/12     Services; cluster DNS at 10.96.0.10
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -171,6 +172,29 @@ start s3 ip netns exec hygie-outside "$BIN/versitygw" --access "$(cat "$STATE/s3
   --secret "$(cat "$STATE/s3.secret")" --region fr-par --port "$OUTSIDE_IP:7070" \
   --cert "$STATE/pki/s3.crt" --key "$STATE/pki/s3.key" posix "$STATE/s3"
 wait_for "the S3 server" 30 curl -s --cacert "$STATE/s3-ca.crt" -o /dev/null "https://$OUTSIDE_IP:7070/"
+
+# --- The outside's resolver: authoritative for outside.hygie.test as an attacker's server is
+# for its own zone, logging every query it receives (STATE/outside-dns.log). The cluster's
+# CoreDNS forwards to it what it does not answer itself, as a managed cluster's forwards to the
+# Internet (manifests/coredns.yaml): a query that reaches it is a way out.
+cat > "$STATE/outside-dns.Corefile" <<EOF
+outside.hygie.test:53 {
+    bind $OUTSIDE_IP
+    log
+    template IN A {
+        answer "{{ .Name }} 60 IN A $OUTSIDE_IP"
+    }
+}
+.:53 {
+    bind $OUTSIDE_IP
+    log
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+EOF
+start outside-dns ip netns exec hygie-outside "$BIN/coredns" -conf "$STATE/outside-dns.Corefile"
+wait_for "the outside's resolver" 30 busybox nslookup up.outside.hygie.test "$OUTSIDE_IP"
 
 # --- Images: a registry on loopback that containerd pulls registry.hygie.test from.
 start registry "$BIN/crane" registry serve --address "$REGISTRY"

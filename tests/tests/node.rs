@@ -413,6 +413,38 @@ async fn a_workspace_from_the_scaleway_example_runs_hardened_reads_its_dataset_a
     let policies = kubectl_ok(&["get", "networkpolicies", "-n", &ns, "-o", "name"]);
     assert!(!policies.contains("-allow-dns"), "{policies}");
 
+    // The cluster's CoreDNS forwards what it does not know to the outside's resolver, as a
+    // managed cluster's forwards to the Internet, and that resolver logs every query: a DNS
+    // tunnel's far end. The control pod's lookup of a name under its zone reaches it; the
+    // workspace's, through the cluster's resolver or straight to the outside's, never does.
+    let control = format!("control-{ns}.outside.hygie.test");
+    let (resolved, out) = exec(&ns, "other", &format!("nslookup {control}"));
+    assert!(
+        resolved && out.contains("10.215.0.2"),
+        "the control resolves through the forwarding resolver: {out}"
+    );
+    let tunnel = format!("rows-of-{ns}.outside.hygie.test");
+    for server in ["", "10.96.0.10", "10.215.0.2"] {
+        let (resolved, out) = exec(
+            &ns,
+            &workload,
+            &format!("nslookup -timeout=2 -retry=1 {tunnel} {server}"),
+        );
+        assert!(
+            !resolved,
+            "the workspace resolved through `{server}`: {out}"
+        );
+    }
+    let queries = node_state("outside-dns.log");
+    assert!(
+        queries.contains(&control),
+        "the outside logs what reaches it"
+    );
+    assert!(
+        !queries.contains(&tunnel),
+        "a query of the workspace's reached the outside"
+    );
+
     // /tmp is in memory, never on the node's disk.
     let (wrote_tmp, out) = exec(
         &ns,

@@ -2,8 +2,9 @@
 //! Kubernetes' own `edit` ClusterRole in the namespace (her own certificate): the API server
 //! refuses her a pod or a workload that mounts a claim Hygie manages, a claim that clones one,
 //! anything that wears Hygie's labels, a change to a Hygie pod, and a network policy that could
-//! open a Hygie pod's network; it admits what leaves Hygie's objects alone. The platform team
-//! (the cluster's admin) is not walled in.
+//! open a Hygie pod's network; holding `admin` too, a Role granting exec or logs and any
+//! RoleBinding. It admits what leaves Hygie's objects alone. The platform team (the cluster's
+//! admin) is not walled in.
 
 use hygie_tests::{
     cluster::{TestNamespace, client, install_crds, kubectl_ok, kubectl_with_input},
@@ -42,6 +43,18 @@ fn network_policy(name: &str, selector: Value, egress: Option<Value>) -> Value {
     }
     json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
            "metadata": {"name": name}, "spec": spec})
+}
+
+fn role(name: &str, rules: Value) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+           "metadata": {"name": name}, "rules": rules})
+}
+
+fn role_binding(name: &str, kind: &str, role: &str) -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+           "metadata": {"name": name},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+           "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "eve"}]})
 }
 
 /// Creates `object` as mallory and asserts the API server refuses it by `policy`.
@@ -205,6 +218,68 @@ async fn a_namespace_editor_cannot_mount_copy_wear_or_open_what_is_hygies() {
         "a policy that excludes Hygie's pods",
     );
 
+    // Holding Kubernetes' `admin` too, which writes Roles and RoleBindings, she hands out no
+    // right in the namespace: RBAC lets her grant what she holds, the walls refuse it.
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "-n",
+        ns,
+        "mallory-admin",
+        "--clusterrole=admin",
+        "--user=mallory",
+    ]);
+    let rights = "hygie-rights-guarded";
+    refused(
+        ns,
+        &role(
+            "exec",
+            json!([{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"], "resourceNames": ["study-0"]}]),
+        ),
+        rights,
+        "grant exec on the workspace pod",
+    );
+    refused(
+        ns,
+        &role(
+            "logs",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get"]}]),
+        ),
+        rights,
+        "grant everything, logs with it",
+    );
+    refused(
+        ns,
+        &role(
+            "keys",
+            json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
+        ),
+        rights,
+        "grant the Secrets, passphrases with them",
+    );
+    refused(
+        ns,
+        &role_binding("eve-exec", "Role", "exec"),
+        rights,
+        "bind a Role of hers",
+    );
+    refused(
+        ns,
+        &role_binding("eve-view", "ClusterRole", "view"),
+        rights,
+        "bind Kubernetes' view, every pod's logs with it",
+    );
+    admitted(
+        ns,
+        &role(
+            "settings",
+            json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]),
+        ),
+        "a Role for her own settings",
+    );
+    let eve_view = role_binding("eve-view", "ClusterRole", "view");
+
     // The platform team may still do what the walls refuse others.
     as_platform_team(ns, &pod("inspection", json!({}), Some("study-home")));
+    as_platform_team(ns, &eve_view);
 }

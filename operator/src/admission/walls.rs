@@ -1,7 +1,9 @@
 //! The walls around a workspace against whoever holds Kubernetes' usual rights in its namespace
 //! (the `edit` and `admin` roles, a CI robot): they may not mount or copy a claim Hygie
-//! manages, wear Hygie's labels, or open a Hygie pod's network with a policy of their own
-//! (policies are additive). Who is trusted is the API server's answer, never a field: the
+//! manages, wear Hygie's labels, open a Hygie pod's network with a policy of their own
+//! (policies are additive), or hand anybody rights in the namespace with a Role or RoleBinding
+//! of their own (a binding of Kubernetes' `view` gives a workspace's logs, one of a member's
+//! Role a way through the gateway). Who is trusted is the API server's answer, never a field: the
 //! operator by its user name; the StatefulSet and Job controllers, which create pods only from
 //! workloads these policies admitted; and the platform team, who holds the `administer` verb on
 //! `hygie.io/workspaces` (RBAC accepts any verb; `cluster-admin` holds them all, `edit` and
@@ -25,6 +27,8 @@ pub const CLAIMS_POLICY: &str = "hygie-claims-guarded";
 pub const LABELS_POLICY: &str = "hygie-labels-guarded";
 /// Name of the policy that keeps others' network policies off Hygie's pods.
 pub const NETWORK_POLICY: &str = "hygie-network-guarded";
+/// Name of the policy that keeps the rights in a namespace of Hygie's Hygie's to hand out.
+pub const RIGHTS_POLICY: &str = "hygie-rights-guarded";
 /// The verb of the platform team, whom the walls do not hold.
 pub const ADMINISTER_VERB: &str = "administer";
 
@@ -244,4 +248,66 @@ pub fn network_stays_closed(operator: &str) -> (Value, Value) {
         },
     });
     (policy, binding(NETWORK_POLICY, true))
+}
+
+/// The core resources whose rights reach a workspace's data, by RBAC's own spelling: its pods
+/// (logs, exec, attach, port-forward, proxy, ephemeral containers, the termination message),
+/// service proxies, claims and Secrets (the volumes' passphrases).
+const GUARDED_CORE_RESOURCES: [&str; 5] = [
+    "pods",
+    "services/proxy",
+    "services/*",
+    "persistentvolumeclaims",
+    "secrets",
+];
+
+/// In a namespace that holds a claim Hygie manages, rights are Hygie's to hand out (its
+/// members' Roles) and the platform team's: nobody else writes a RoleBinding there, since a
+/// binding's ClusterRole cannot be read at admission and Kubernetes' `view` alone gives every
+/// pod's logs, while a binding of a member's Role lets its subjects through the gateway. And
+/// nobody else writes a Role granting anything on pods, their subresources, service proxies,
+/// claims, Secrets or `hygie.io` objects, so that a binding made before Hygie came, which
+/// names a Role not yet written, stays empty. Roles for anything else stay allowed.
+pub fn rights_stay_hygies(operator: &str) -> (Value, Value) {
+    let guarded = quoted(&GUARDED_CORE_RESOURCES);
+    let grants = format!(
+        "object.?rules.orValue([]).exists(r, size(r.?verbs.orValue([])) > 0 && ( \
+           r.?apiGroups.orValue([]).exists(g, g == '*' || g == 'hygie.io') \
+           || (r.?apiGroups.orValue([]).exists(g, g == '') \
+               && r.?resources.orValue([]).exists(x, x == '*' || x in {guarded} \
+                    || x.startsWith('pods/') || x.startsWith('persistentvolumeclaims/') \
+                    || x.startsWith('secrets/') || x.startsWith('*/')))))"
+    );
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": RIGHTS_POLICY, "labels": labels()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "paramKind": {"apiVersion": "v1", "kind": "PersistentVolumeClaim"},
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["rbac.authorization.k8s.io"], "apiVersions": ["*"],
+                "operations": ["CREATE", "UPDATE"], "resources": ["roles", "rolebindings"],
+            }]},
+            "matchConditions": by_anyone_but_the_operator(operator),
+            "variables": [
+                platform(),
+                // A binding's role is immutable; what an update can change is who it binds.
+                {"name": "rebinds", "expression": "request.operation == 'CREATE' || object.?subjects.orValue([]) != oldObject.?subjects.orValue([])"},
+            ],
+            "validations": [
+                {
+                    "expression": format!("request.resource.resource != 'roles' || variables.platform || !({grants})"),
+                    "messageExpression": "'Role ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\'s, rights on pods (their logs, exec, port-forward, proxies), service proxies, claims, Secrets and hygie.io objects are granted by Hygie to its members and by the platform team only'",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": "request.resource.resource != 'rolebindings' || variables.platform || !variables.rebinds",
+                    "messageExpression": "'RoleBinding ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\'s, rights are bound by Hygie to its members and by the platform team only: a binding of Kubernetes\' view gives every pod\'s logs, one of a member\'s Role a way through the gateway'",
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    });
+    (policy, binding(RIGHTS_POLICY, true))
 }
