@@ -298,12 +298,12 @@ pub fn rights_stay_hygies(operator: &str) -> (Value, Value) {
             "validations": [
                 {
                     "expression": format!("request.resource.resource != 'roles' || variables.platform || !({grants})"),
-                    "messageExpression": "'Role ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\'s, rights on pods (their logs, exec, port-forward, proxies), service proxies, claims, Secrets and hygie.io objects are granted by Hygie to its members and by the platform team only'",
+                    "messageExpression": "'Role ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\\'s, rights on pods (their logs, exec, port-forward, proxies), service proxies, claims, Secrets and hygie.io objects are granted by Hygie to its members and by the platform team only'",
                     "reason": "Forbidden",
                 },
                 {
                     "expression": "request.resource.resource != 'rolebindings' || variables.platform || !variables.rebinds",
-                    "messageExpression": "'RoleBinding ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\'s, rights are bound by Hygie to its members and by the platform team only: a binding of Kubernetes\' view gives every pod\'s logs, one of a member\'s Role a way through the gateway'",
+                    "messageExpression": "'RoleBinding ' + request.namespace + '/' + object.metadata.name + ': in a namespace of Hygie\\'s, rights are bound by Hygie to its members and by the platform team only: a binding of Kubernetes\\' view gives every pod\\'s logs, one of a member\\'s Role a way through the gateway'",
                     "reason": "Forbidden",
                 },
             ],
