@@ -147,8 +147,8 @@ impl Bundle {
 
     fn add(&mut self, object: Object) {
         match object {
-            Object::Profile(profile) => self.inventory.add_profile(profile),
-            Object::Dataset(dataset) => self.inventory.add_dataset(dataset),
+            Object::Profile(profile) => self.inventory.add_profile(*profile),
+            Object::Dataset(dataset) => self.inventory.add_dataset(*dataset),
             Object::Workspace(workspace) => self.workspaces.push(*workspace),
             Object::ExportRequest(request) => self.inventory.export_requests.push(*request),
             Object::ExportReview(review) => self.reviews.push(*review),
@@ -191,8 +191,8 @@ impl Bundle {
 
 /// One Hygie object read from a file.
 enum Object {
-    Profile(HostingProfile),
-    Dataset(Dataset),
+    Profile(Box<HostingProfile>),
+    Dataset(Box<Dataset>),
     Workspace(Box<Workspace>),
     ExportRequest(Box<ExportRequest>),
     ExportReview(Box<ExportReview>),
@@ -201,8 +201,8 @@ enum Object {
 impl Object {
     fn key(&self) -> ObjectKey {
         match self {
-            Object::Profile(profile) => ObjectKey::of(profile),
-            Object::Dataset(dataset) => ObjectKey::of(dataset),
+            Object::Profile(profile) => ObjectKey::of(profile.as_ref()),
+            Object::Dataset(dataset) => ObjectKey::of(dataset.as_ref()),
             Object::Workspace(workspace) => ObjectKey::of(workspace.as_ref()),
             Object::ExportRequest(request) => ObjectKey::of(request.as_ref()),
             Object::ExportReview(review) => ObjectKey::of(review.as_ref()),
@@ -287,8 +287,8 @@ fn read_document(document: Value, schemas: &mut Schemas) -> Result<Object, Strin
         ));
     }
     match kind.as_str() {
-        "HostingProfile" => Ok(Object::Profile(decode(document, schemas)?)),
-        "Dataset" => Ok(Object::Dataset(decode(document, schemas)?)),
+        "HostingProfile" => Ok(Object::Profile(Box::new(decode(document, schemas)?))),
+        "Dataset" => Ok(Object::Dataset(Box::new(decode(document, schemas)?))),
         "Workspace" => Ok(Object::Workspace(Box::new(decode(document, schemas)?))),
         "ExportRequest" => Ok(Object::ExportRequest(Box::new(decode(document, schemas)?))),
         "ExportReview" => Ok(Object::ExportReview(Box::new(decode(document, schemas)?))),

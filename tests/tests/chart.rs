@@ -26,6 +26,10 @@ use serde_json::{Value, json};
 const RELEASE: &str = "hygie";
 const NAMESPACE: &str = "hygie-system";
 const WITHIN: Duration = Duration::from_secs(180);
+/// The chart's resolver, at a free address of the test cluster's Service range.
+const RESOLVER: &str = "10.96.0.53";
+/// A name the platform gives its workspaces, for the outside's web server.
+const MIRROR: &str = "mirror.platform.hygie.test";
 
 fn helm(args: &[&str]) -> String {
     let binary: PathBuf = repo_root().join("tests/node/bin/helm");
@@ -68,6 +72,34 @@ fn verification_bundle(namespace: &str, probe: &str) -> serde_json::Value {
             "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
             "storage": {"size": "1Gi"},
             "expiresAt": "2029-01-01T00:00:00Z"
+         }}
+    ]})
+}
+
+/// A workspace of health data on the verification step's profile: a Dataset of pseudonymised
+/// data, empty, and a workspace mounting it.
+fn health_workspace(namespace: &str, probe: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "hygie.io/v1alpha1", "kind": "Dataset",
+         "metadata": {"name": "names-cohort", "namespace": namespace},
+         "spec": {
+            "hostingProfile": "install-check",
+            "classification": "Pseudonymised",
+            "legal": {"controller": "Hôpital Exemple", "purpose": "Install check",
+                      "basis": "CNIL MR-004", "validUntil": "2028-12-31"},
+            "storage": {"size": "1Gi"},
+            "retention": {"onDelete": "Shred"}
+         }},
+        {"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace",
+         "metadata": {"name": "names-check", "namespace": namespace},
+         "spec": {
+            "hostingProfile": "install-check",
+            "members": [{"kind": "User", "name": "platform-team@hopital-exemple.fr", "role": "Owner"}],
+            "datasets": [{"name": "names-cohort", "mountPath": "/data/cohort"}],
+            "image": probe, "port": 8888,
+            "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}},
+            "storage": {"size": "1Gi"},
+            "expiresAt": "2028-06-01T00:00:00Z"
          }}
     ]})
 }
@@ -136,6 +168,12 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "audit.s3.egress[0].cidr=10.215.0.2/32",
         "--set",
         "audit.s3.egress[0].port=7070",
+        "--set",
+        "resolver.enabled=true",
+        "--set",
+        &format!("resolver.image={}", node_state("coredns.ref")),
+        "--set",
+        &format!("resolver.clusterIP={RESOLVER}"),
     ]);
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
@@ -277,6 +315,82 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         !out.contains("HTTP/1"),
         "egress to the outside is dropped: {out}"
     );
+
+    // Hygie's resolver: given to the profile, it answers a workspace of health data the names
+    // the profile lists and nothing else, and none of that workspace's queries reaches the
+    // outside's resolver, which the cluster's forwards to.
+    let resolver = json!({"spec": {"network": {
+        "egressDestinations": ["10.215.0.2/32"],
+        "resolver": {"address": RESOLVER, "names": [{"name": MIRROR, "address": "10.215.0.2"}]},
+    }}});
+    kubectl_ok(&[
+        "patch",
+        "hostingprofile/install-check",
+        "--type=merge",
+        "-p",
+        &resolver.to_string(),
+    ]);
+    let out = kubectl_with_input(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&health_workspace(namespace, &node_state("probe.ref")).to_string()),
+    );
+    assert!(out.success, "{}", out.stderr);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "workspace/names-check",
+        "--for=condition=Ready",
+        "--timeout=180s",
+    ]);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "pod/names-check-0",
+        "--for=condition=Ready",
+        "--timeout=180s",
+    ]);
+    let run = |script: &str| exec(namespace, "names-check-0", script);
+    let resolv = run("cat /etc/resolv.conf").1;
+    assert!(
+        resolv.contains(&format!("nameserver {RESOLVER}")) && !resolv.contains("10.96.0.10"),
+        "{resolv}"
+    );
+    // The names reach the resolver's pods as the kubelet refreshes their ConfigMap.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let (resolved, out) = run(&format!("nslookup -timeout=2 -retry=1 {MIRROR}"));
+        if resolved && out.contains("10.215.0.2") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the workspace never resolved {MIRROR}: {out}"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let tunnel = format!(
+        "rows-{}.outside.hygie.test",
+        jiff::Timestamp::now().as_millisecond()
+    );
+    let (resolved, out) = run(&format!("nslookup -timeout=2 -retry=1 {tunnel}"));
+    assert!(
+        !resolved,
+        "Hygie's resolver answered a name nobody listed: {out}"
+    );
+    assert!(
+        !node_state("outside-dns.log").contains(&tunnel),
+        "a query of the workspace's reached the outside"
+    );
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        namespace,
+        "workspace/names-check",
+        "dataset/names-cohort",
+        "--timeout=120s",
+    ]);
 
     // The leader wrote what it decided to the audit sink, through its NetworkPolicy.
     let deadline = tokio::time::Instant::now() + WITHIN;

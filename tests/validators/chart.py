@@ -29,6 +29,11 @@ EVERY_OPTION = {
     "imagePullSecrets": [{"name": "registry"}],
     "serviceAccount": {"annotations": {"example.org/owner": "platform"}},
     "gateway": {"enabled": True, "tls": {"secretName": "gateway-tls"}, "pasteInBytes": 4096},
+    "resolver": {
+        "enabled": True,
+        "image": "registry.k8s.io/coredns/coredns@sha256:" + "1" * 64,
+        "clusterIP": "10.96.0.53",
+    },
 }
 
 

@@ -115,3 +115,32 @@ def test_the_gateway_needs_a_certificate():
     with pytest.raises(Exception, match="gateway.tls.secretName"):
         render({"gateway": {"enabled": True}})
     assert not any(d["metadata"]["name"].startswith("hygie-gateway") for d in documents(render()))
+
+
+def test_the_resolver_answers_hygies_pods_and_may_send_nothing():
+    docs = documents(render(EVERY_OPTION))
+    resolver = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "hygie-resolver")
+    operator = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "hygie")
+    labels = resolver["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "resolver"
+    assert not operator["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert "--resolver-names=hygie-system/hygie-resolver-names" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    corefile = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "hygie-resolver")["data"]["Corefile"]
+    assert "hosts /etc/hygie/names/hosts" in corefile
+    assert "forward" not in corefile, "the resolver asks nobody"
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "hygie-resolver")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "egress" not in policy["spec"], "it may send nothing"
+    peer = policy["spec"]["ingress"][0]["from"][0]
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/managed-by": "hygie"}
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "hygie-resolver")
+    assert service["spec"]["clusterIP"] == "10.96.0.53"
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "hygie-resolver-names")
+    assert role["rules"][0]["resourceNames"] == ["hygie-resolver-names"]
+
+
+def test_the_resolver_needs_an_image_and_an_address():
+    with pytest.raises(Exception, match="resolver.image"):
+        render({"resolver": {"enabled": True, "clusterIP": "10.96.0.53"}})
+    with pytest.raises(Exception, match="resolver.clusterIP"):
+        render({"resolver": {"enabled": True, "image": "registry.k8s.io/coredns/coredns@sha256:" + "1" * 64}})
+    assert not any(d["metadata"]["name"].startswith("hygie-resolver") for d in documents(render()))

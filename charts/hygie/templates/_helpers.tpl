@@ -47,6 +47,20 @@ app.kubernetes.io/component: gateway
 hygie.io/release: {{ .Release.Name }}
 {{- end -}}
 
+{{- define "hygie.resolverLabels" -}}
+{{ include "hygie.resolverSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Labels that select the resolver's pods, apart from the operator's as the gateway's are. */}}
+{{- define "hygie.resolverSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/component: resolver
+hygie.io/release: {{ .Release.Name }}
+{{- end -}}
+
 {{/* The Secret holding the desktop key. */}}
 {{- define "hygie.desktopKeySecret" -}}
 {{- .Values.gateway.desktopKeySecret | default (printf "%s-desktop-key" (include "hygie.fullname" .)) -}}

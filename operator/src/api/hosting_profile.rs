@@ -263,6 +263,52 @@ pub struct NetworkProfile {
     /// through a screen, the only way in at all.
     #[serde(default)]
     pub gateway: GatewayPeer,
+    /// Hygie's resolver, which gives the workspaces of health data the names listed here and
+    /// nothing else; without it they resolve no name at all. The cluster's resolver, which
+    /// forwards what it does not know to the Internet, is never theirs: a query is a way out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<ResolverProfile>,
+}
+
+/// Where Hygie's resolver answers (the chart's `resolver`), and the names it gives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolverProfile {
+    /// The resolver Service's cluster IP, the chart's `resolver.clusterIP`: the only
+    /// nameserver of the workspaces' pods.
+    pub address: String,
+    /// Where the resolver's pods run: by default the chart's, in `hygie-system`.
+    #[serde(default = "default_resolver_namespace")]
+    pub namespace: String,
+    #[serde(default = "default_resolver_pod_labels")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// The names workspaces resolve, each to one address within `egressDestinations`: a
+    /// package mirror, a database of the platform's. Every other name has no answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub names: Vec<DeclaredName>,
+}
+
+fn default_resolver_namespace() -> String {
+    "hygie-system".into()
+}
+
+fn default_resolver_pod_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "hygie".into()),
+        ("app.kubernetes.io/component".into(), "resolver".into()),
+    ])
+}
+
+/// A name Hygie's resolver answers, with the address it stands for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeclaredName {
+    /// A fully qualified domain name, lowercase, such as `pypi.mirror.chu-exemple.fr`.
+    pub name: String,
+    /// Its IPv4 or IPv6 address, within one of `egressDestinations`.
+    pub address: String,
 }
 
 /// Where the gateway runs: its namespace and its pods' labels (the chart's by default).

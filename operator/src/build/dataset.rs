@@ -69,7 +69,7 @@ pub fn dataset_children(dataset: &Dataset, profile: &HostingProfile) -> Vec<Chil
                 profile,
                 network::Reach {
                     desktop_from: None,
-                    dns: true,
+                    names: network::Names::Cluster,
                     ingress_port: None,
                     egress: &s3.egress,
                 },

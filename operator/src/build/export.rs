@@ -178,7 +178,10 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             profile,
             network::Reach {
                 desktop_from: None,
-                dns: !egress.is_empty(),
+                names: match egress.is_empty() {
+                    true => network::Names::None,
+                    false => network::Names::Cluster,
+                },
                 ingress_port: None,
                 egress: &egress,
             },

@@ -1,4 +1,4 @@
-//! NetworkPolicies: deny everything, then allow DNS, the profile's ingress source, the
+//! NetworkPolicies: deny everything, then allow a resolver, the profile's ingress source, the
 //! gateway to the desktop's port, and each listed egress destination. Nothing else.
 
 use std::collections::BTreeMap;
@@ -13,18 +13,32 @@ use k8s_openapi::{
 use kube::api::ObjectMeta;
 
 use super::labels::Owner;
-use crate::api::{EgressRule, HostingProfile, hosting_profile::GatewayPeer};
+use crate::api::{
+    EgressRule, HostingProfile,
+    hosting_profile::{GatewayPeer, ResolverProfile},
+};
 
 /// The RFB port of a workspace's (or a review's) desktop, which only the gateway reaches.
 pub const DESKTOP_PORT: i32 = 5900;
 
 const COMPONENT: &str = "network-policy";
 
+/// The resolver pods may query. A DNS query is a way out wherever the resolver forwards (the
+/// cluster's forwards to the Internet), and a pod that reaches nothing has no name to resolve.
+#[derive(Clone, Copy)]
+pub enum Names<'a> {
+    /// No resolver at all.
+    None,
+    /// The cluster's (the profile's `dns`): for pods that hold no health data, and for Hygie's
+    /// own Jobs, which run the platform's importer and need the stores' names.
+    Cluster,
+    /// Hygie's, which answers the profile's names and nothing else, and forwards nothing.
+    Hygie(&'a ResolverProfile),
+}
+
 /// What the isolated pods may reach, and who may reach them.
 pub struct Reach<'a> {
-    /// Whether they resolve names through the cluster's DNS. A pod that reaches nothing has no
-    /// name to resolve, and a DNS query is a way out.
-    pub dns: bool,
+    pub names: Names<'a>,
     /// The port the profile's ingress source may connect to.
     pub ingress_port: Option<i32>,
     /// The gateway, which alone may connect to the desktop's port.
@@ -42,7 +56,7 @@ pub fn isolation(
     reach: Reach,
 ) -> Vec<NetworkPolicy> {
     let Reach {
-        dns,
+        names,
         ingress_port,
         desktop_from,
         egress,
@@ -67,8 +81,16 @@ pub fn isolation(
             ..Default::default()
         },
     )];
-    if dns {
-        policies.push(policy("allow-dns", allow_dns(profile)));
+    let resolver = match names {
+        Names::None => None,
+        Names::Cluster => Some((
+            &profile.spec.network.dns.namespace,
+            &profile.spec.network.dns.pod_labels,
+        )),
+        Names::Hygie(resolver) => Some((&resolver.namespace, &resolver.pod_labels)),
+    };
+    if let Some((namespace, pod_labels)) = resolver {
+        policies.push(policy("allow-dns", allow_dns(namespace, pod_labels)));
     }
     let ingress_from = profile.spec.network.ingress_from.as_ref();
     if let (Some(port), Some(source)) = (ingress_port, ingress_from) {
@@ -137,18 +159,17 @@ pub fn isolation(
     policies
 }
 
-fn allow_dns(profile: &HostingProfile) -> NetworkPolicySpec {
-    let dns = &profile.spec.network.dns;
+fn allow_dns(namespace: &str, pod_labels: &BTreeMap<String, String>) -> NetworkPolicySpec {
     let namespace = BTreeMap::from([(
         "kubernetes.io/metadata.name".to_owned(),
-        dns.namespace.clone(),
+        namespace.to_owned(),
     )]);
     NetworkPolicySpec {
         policy_types: Some(vec!["Egress".into()]),
         egress: Some(vec![NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
                 namespace_selector: Some(selector(&namespace)),
-                pod_selector: Some(selector(&dns.pod_labels)),
+                pod_selector: Some(selector(pod_labels)),
                 ip_block: None,
             }]),
             ports: Some(vec![port_of(53, "UDP"), port_of(53, "TCP")]),

@@ -134,9 +134,15 @@ pub fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
 /// answers, so a lookup fails at once instead of waiting for a resolver its network policies
 /// do not let it reach.
 pub fn without_resolver(pod: &mut PodSpec) {
+    with_resolver(pod, "127.0.0.1");
+}
+
+/// Gives the pod `address` as its only nameserver, with no search domains: a name is looked up
+/// as written, and never through the cluster's resolver.
+pub fn with_resolver(pod: &mut PodSpec, address: &str) {
     pod.dns_policy = Some("None".into());
     pod.dns_config = Some(PodDNSConfig {
-        nameservers: Some(vec!["127.0.0.1".into()]),
+        nameservers: Some(vec![address.into()]),
         ..Default::default()
     });
 }

@@ -533,6 +533,54 @@ fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
 }
 
 #[test]
+fn a_workspace_of_health_data_resolves_through_hygies_resolver_when_its_profile_has_one() {
+    let mut with_resolver = profile();
+    with_resolver.spec.network.resolver = Some(
+        serde_json::from_value(serde_json::json!({
+            "address": "10.96.0.53",
+            "names": [{"name": "pypi.mirror.chu-exemple.fr", "address": "10.20.0.10"}],
+        }))
+        .unwrap(),
+    );
+    let children = workspace_objects(&workspace(), &with_resolver);
+    let spec = pod(&children);
+    assert_eq!(spec.dns_policy.as_deref(), Some("None"));
+    let config = spec.dns_config.unwrap();
+    assert_eq!(config.nameservers.unwrap(), ["10.96.0.53"]);
+    assert_eq!(config.searches, None, "a name is looked up as written");
+    let dns = children
+        .iter()
+        .find_map(|c| match c {
+            Child::NetworkPolicy(p) if p.metadata.name.as_deref() == Some("study-allow-dns") => {
+                p.spec.clone()
+            }
+            _ => None,
+        })
+        .expect("a policy to the resolver");
+    let egress = dns.egress.unwrap();
+    let peer = &egress[0].to.as_ref().unwrap()[0];
+    assert_eq!(
+        peer.namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["kubernetes.io/metadata.name"],
+        "hygie-system",
+        "Hygie's resolver, never the cluster's"
+    );
+    assert_eq!(
+        peer.pod_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app.kubernetes.io/component"],
+        "resolver"
+    );
+}
+
+#[test]
 fn the_desktop_credential_is_a_secret_mounted_read_only() {
     let ds = dataset();
     let children = workspace_children(&workspace(), &profile(), &[&ds], Some("pa55word"), now());

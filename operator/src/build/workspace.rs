@@ -20,7 +20,7 @@ use super::{
     Child, access,
     export::outbox_size,
     labels::{self, Owner},
-    network::{self, DESKTOP_PORT},
+    network::{self, DESKTOP_PORT, Names},
     pod,
     storage::{Origin, encrypted_volume},
 };
@@ -34,18 +34,27 @@ pub const OUTBOX: &str = "/outbox";
 pub const DESKTOP_CREDENTIAL: &str = "/var/run/hygie/desktop";
 const WORKLOAD: &str = "workload";
 
-/// Whether the workspace may resolve names: not when it mounts health data, or has mounted it
-/// (its home and outbox may hold copies). Every managed cluster's resolver forwards what it
-/// does not know to the Internet, so a query is a way out (a DNS tunnel carries any data to a
-/// server of the attacker's); its egress is by address.
-fn resolves_names(workspace: &Workspace, datasets: &[&Dataset]) -> bool {
+/// Which resolver the workspace queries. When it mounts health data, or has mounted it (its
+/// home and outbox may hold copies), never the cluster's: every managed cluster's resolver
+/// forwards what it does not know to the Internet, so a query is a way out (a DNS tunnel
+/// carries any data to a server of the attacker's). It gets Hygie's resolver, which answers its
+/// profile's names only, when the profile has one, and none otherwise; its egress is by address.
+fn names<'a>(
+    workspace: &Workspace,
+    datasets: &[&Dataset],
+    profile: &'a HostingProfile,
+) -> Names<'a> {
     let mounted = datasets.iter().any(|d| d.is_health_data());
     let past = workspace
         .status
         .iter()
         .flat_map(|s| &s.lineage)
         .any(|l| l.classification.is_health_data());
-    !mounted && !past
+    match (mounted || past, &profile.spec.network.resolver) {
+        (false, _) => Names::Cluster,
+        (true, Some(resolver)) => Names::Hygie(resolver),
+        (true, None) => Names::None,
+    }
 }
 
 /// How members reach the workspace: directly only if every dataset it mounts and has mounted
@@ -93,7 +102,7 @@ pub fn workspace_children(
             &pods,
             profile,
             network::Reach {
-                dns: resolves_names(workspace, datasets),
+                names: names(workspace, datasets, profile),
                 // Seen through a screen, the tool is reached through the gateway's desktop only.
                 ingress_port: (reach == Access::Direct).then_some(spec.port),
                 desktop_from: Some(&profile.spec.network.gateway),
@@ -198,8 +207,10 @@ pub fn workspace_children(
     let running = !spec.suspend && !is_expired(workspace, now);
     let tool = tool_container(workspace, mounts);
     let mut pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
-    if !resolves_names(workspace, datasets) {
-        pod::without_resolver(&mut pod_spec);
+    match names(workspace, datasets, profile) {
+        Names::Cluster => {}
+        Names::Hygie(resolver) => pod::with_resolver(&mut pod_spec, &resolver.address),
+        Names::None => pod::without_resolver(&mut pod_spec),
     }
     children.push(Child::StatefulSet(StatefulSet {
         metadata: meta(&name, &namespace, owner),

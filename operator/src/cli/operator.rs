@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// 32 bytes); without it, no workspace gets a desktop credential.
     #[arg(long, env = "HYGIE_DESKTOP_KEY_FILE")]
     pub desktop_key_file: Option<std::path::PathBuf>,
+    /// `<namespace>/<name>` of the ConfigMap Hygie's resolver reads the names it answers from
+    /// (the chart's `resolver`); without it, no names are written.
+    #[arg(long)]
+    pub resolver_names: Option<String>,
     #[command(flatten)]
     pub sink: SinkArgs,
 }
@@ -80,6 +84,11 @@ async fn operate(args: RunArgs) -> Result<(), String> {
             None
         }
     };
+    let resolver_names = args
+        .resolver_names
+        .as_deref()
+        .map(str::parse::<controller::resolver::ResolverNames>)
+        .transpose()?;
     let identity = controller::hostname();
     let (sink, flush) = match AuditSink::start(&args.sink, &identity)? {
         Some((sink, flush)) => (Some(sink), Some(flush)),
@@ -117,7 +126,7 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         Ok(true) => {
             info!(identity, "leading: controllers start");
             tokio::select! {
-                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds), sink, desktop_key) => Ok(()),
+                () = controller::run(client, metrics.clone(), Duration::from_secs(args.resync_seconds), sink, desktop_key, resolver_names) => Ok(()),
                 () = lost(&mut leading) => Err("lost the lease: stopping so that only one replica acts".to_owned()),
                 () = drained(&mut stop) => {
                     warn!("the controllers did not stop within {} s of the signal; stopping anyway", DRAIN.as_secs());

@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod known;
 mod profile;
+pub mod resolver;
 mod status;
 mod workspace;
 
@@ -83,6 +84,8 @@ pub struct Context {
     /// The key desktop passwords are derived from, shared with the gateway; without it,
     /// workspaces get no desktop credential and the gateway cannot open their screens.
     pub desktop_key: Option<Arc<Vec<u8>>>,
+    /// Where the names Hygie's resolver answers are written, when the chart runs one.
+    pub resolver_names: Option<resolver::ResolverNames>,
 }
 
 /// Buffer of the shared watch streams, per subscriber.
@@ -112,6 +115,7 @@ pub async fn run(
     resync: Duration,
     audit_sink: Option<AuditSink>,
     desktop_key: Option<Arc<Vec<u8>>>,
+    resolver_names: Option<resolver::ResolverNames>,
 ) {
     let (profiles, profile_writer) = reflector::store_shared::<HostingProfile>(SHARED_BUFFER);
     let (datasets, dataset_writer) = reflector::store_shared::<Dataset>(SHARED_BUFFER);
@@ -240,6 +244,7 @@ pub async fn run(
         failures: Failures::default(),
         audit_sink,
         desktop_key,
+        resolver_names,
     });
 
     info!("controllers starting");

@@ -9,7 +9,7 @@ use super::{
     Context,
     error::Result,
     events::{normal, publish, warning},
-    requeue_at,
+    requeue_at, resolver,
     status::{self, Observed, STALLED},
 };
 use crate::{
@@ -97,6 +97,7 @@ async fn apply(profile: &HostingProfile, context: &Context) -> Result<Action> {
             }
         }
     }
+    resolver::publish(context).await?;
     context.metrics.phase(
         "HostingProfile",
         &name,

@@ -15,6 +15,7 @@ mod network;
 pub mod object_store;
 mod profile;
 pub mod providers;
+pub mod resolver;
 mod resources;
 pub mod sovereignty;
 mod workspace;

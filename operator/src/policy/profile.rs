@@ -6,8 +6,9 @@ use super::{
     certifications::{check_certifications, covered},
     eea::is_eea_member,
     images::{check_image, check_prefixes},
-    network::check_destinations,
+    network::{check_destinations, destinations},
     providers,
+    resolver::check_resolver,
 };
 use crate::api::{
     HostingProfile,
@@ -100,6 +101,10 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
         "spec.network.egressDestinations",
         &spec.network.egress_destinations,
     );
+    if let Some(resolver) = &spec.network.resolver {
+        let declared = destinations(&spec.network.egress_destinations);
+        check_resolver(&mut findings, resolver, &declared);
+    }
 
     let encryption = &spec.storage.encryption;
     if encryption.kind == EncryptionType::NodeLuks
