@@ -71,10 +71,22 @@ async fn a_member_sees_the_desktop_through_the_gateway_and_nothing_leaves_but_th
     let client = client().await;
     let namespace = TestNamespace::create(&client, "gateway").await;
     let ns = namespace.name.as_str();
+    // The profile shortens the gateway's longest session (8 hours) to 10 minutes.
+    let profile = format!("gateway-{ns}");
+    apply(
+        ns,
+        &json!({"apiVersion": "hygie.io/v1alpha1", "kind": "HostingProfile", "metadata": {"name": profile},
+            "spec": {"provider": "Scaleway",
+                     "certifications": [{"type": "HDS", "reference": "Scaleway HDS certificate 2024-HDS-117", "validUntil": "2029-06-30"}],
+                     "residency": {"country": "FR", "regions": ["fr-par"]},
+                     "storage": {"storageClassName": "scw-bssd", "encryption": {"type": "ProviderManaged"}},
+                     "images": {"allowedRegistries": ["registry.example.fr/"]},
+                     "sessions": {"maxSeconds": 600}}}),
+    );
     apply(
         ns,
         &json!({"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace", "metadata": {"name": "study"},
-            "spec": {"hostingProfile": "hds-fr", "members": [{"kind": "User", "name": "alice", "role": "Owner"}],
+            "spec": {"hostingProfile": profile, "members": [{"kind": "User", "name": "alice", "role": "Owner"}],
                      "image": "registry.example.fr/research/jupyter@sha256:1111111111111111111111111111111111111111111111111111111111111111",
                      "storage": {"size": "1Gi"}}}),
     );
@@ -162,6 +174,11 @@ async fn a_member_sees_the_desktop_through_the_gateway_and_nothing_leaves_but_th
     let opened = record(&gateway, &link, "SessionOpened").await;
     assert_eq!(evidence(&opened)["user"], "alice");
     assert_eq!(evidence(&opened)["target"], "Workspace/study");
+    assert_eq!(
+        evidence(&opened)["longestSeconds"],
+        "600",
+        "the profile's bound, shorter than the gateway's"
+    );
 
     // The same link again: refused, nothing shown.
     let again = dir.join("again.png");
@@ -259,4 +276,5 @@ async fn a_member_sees_the_desktop_through_the_gateway_and_nothing_leaves_but_th
         pasted.contains("pasted-in-allowed"),
         "paste in, allowed, reaches the desktop: {pasted:?}"
     );
+    kubectl_ok(&["delete", "hostingprofile", &profile]);
 }

@@ -104,7 +104,7 @@ def test_the_gateway_is_its_own_component_with_only_the_rights_it_uses():
     assert "--desktop-key-file=/var/run/secrets/hygie/desktop/key" in operator["spec"]["template"]["spec"]["containers"][0]["args"]
     role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "hygie-gateway")
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert resources == {"sessions", "sessions/status", "workspaces", "exportrequests", "pods", "subjectaccessreviews"}, resources
+    assert resources == {"sessions", "sessions/status", "workspaces", "exportrequests", "hostingprofiles", "pods", "subjectaccessreviews"}, resources
     key = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "hygie-desktop-key")
     assert key["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     policy = next(d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "hygie-gateway")

@@ -53,6 +53,20 @@ pub struct HostingProfileSpec {
     /// it nothing is ever exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exports: Option<super::export::ExportPolicy>,
+    /// Sessions through the gateway to this profile's workspaces and reviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionLimits>,
+}
+
+/// Bounds of a session through the gateway, within the gateway's own: a profile may only
+/// shorten them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionLimits {
+    /// Seconds after which the gateway ends a session, whatever happens in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 86400))]
+    pub max_seconds: Option<u32>,
 }
 
 /// Cloud providers whose storage, regions and operator Hygie knows.

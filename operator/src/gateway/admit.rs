@@ -17,11 +17,13 @@ use kube::{
     Api, Client, ResourceExt,
     api::{ObjectMeta, PostParams},
 };
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::{
     api::{
-        ExportRequest, Session, Workspace,
+        ExportRequest, HostingProfile, Session, Workspace,
         session::{OPEN_WITHIN_SECONDS, SessionStatus, secret_digest},
         workspace::MemberKind,
     },
@@ -62,6 +64,8 @@ pub struct Admitted {
     pub target: String,
     /// UID of the workspace or export request: the desktop password is derived from it.
     pub target_uid: String,
+    /// The HostingProfile of the workspace (of the files, for a review): its session limits.
+    pub profile: String,
     pub pod_address: String,
 }
 
@@ -112,7 +116,7 @@ pub async fn admit(
     };
     allowed(client, namespace, &user, &groups, resource, &target_name).await?;
 
-    let (target, target_uid, pod, owner) = match resource {
+    let (target, target_uid, pod, owner, profile) = match resource {
         "workspaces" => {
             let workspace: Api<Workspace> = Api::namespaced(client.clone(), namespace);
             let workspace = workspace.get(&target_name).await?;
@@ -123,12 +127,13 @@ pub async fn admit(
                 uid,
                 pod,
                 labels::WORKSPACE,
+                workspace.spec.hosting_profile,
             )
         }
         _ => {
             let requests: Api<ExportRequest> = Api::namespaced(client.clone(), namespace);
             let request = requests.get(&target_name).await?;
-            may_review(client, namespace, &request, &user, &groups).await?;
+            let workspace = may_review(client, namespace, &request, &user, &groups).await?;
             let uid = request.uid().unwrap_or_default();
             let pod = format!("{target_name}{REVIEW_SUFFIX}-0");
             (
@@ -136,6 +141,7 @@ pub async fn admit(
                 uid,
                 pod,
                 labels::EXPORT_REQUEST,
+                workspace.spec.hosting_profile,
             )
         }
     };
@@ -146,6 +152,7 @@ pub async fn admit(
         groups,
         target,
         target_uid,
+        profile,
         pod_address,
     })
 }
@@ -187,14 +194,15 @@ async fn allowed(
     }
 }
 
-/// A reviewer who can count: not the requester, not a member of the workspace.
+/// A reviewer who can count: not the requester, not a member of the workspace, which it
+/// returns.
 async fn may_review(
     client: &Client,
     namespace: &str,
     request: &ExportRequest,
     user: &str,
     groups: &[String],
-) -> Result<(), Refused> {
+) -> Result<Workspace, Refused> {
     if request.spec.requester == user {
         return Err(Refused::Requester(user.to_owned()));
     }
@@ -206,8 +214,26 @@ async fn may_review(
     });
     match member {
         true => Err(Refused::Member(user.to_owned(), workspace.name_any())),
-        false => Ok(()),
+        false => Ok(workspace),
     }
+}
+
+/// How long a session to a workspace of `profile` may last: the gateway's longest, or the
+/// profile's if shorter. A profile that cannot be read shortens nothing but is no reason to
+/// refuse: the gateway's bound still holds.
+pub async fn longest(client: &Client, profile: &str, gateway: Duration) -> Duration {
+    let profiles: Api<HostingProfile> = Api::all(client.clone());
+    let of_profile = match profiles.get_opt(profile).await {
+        Ok(found) => found
+            .and_then(|p| p.spec.sessions)
+            .and_then(|s| s.max_seconds)
+            .map(|s| Duration::from_secs(u64::from(s))),
+        Err(e) => {
+            tracing::warn!(profile, error = %e, "cannot read the profile's session limits");
+            None
+        }
+    };
+    of_profile.map_or(gateway, |p| p.min(gateway))
 }
 
 /// The address of the pod Hygie runs for the target: a pod of that name that does not wear

@@ -109,7 +109,9 @@ async fn session(
             }
         };
     let uid = admitted.session.metadata.uid.clone().unwrap_or_default();
+    let longest = admit::longest(&gateway.client, &admitted.profile, gateway.longest).await;
     let mut evidence = BTreeMap::from([
+        ("longestSeconds".to_owned(), longest.as_secs().to_string()),
         ("user".to_owned(), admitted.user.clone()),
         ("groups".to_owned(), admitted.groups.join(",")),
         ("target".to_owned(), admitted.target.clone()),
@@ -132,14 +134,7 @@ async fn session(
     upgrade
         .protocols([BINARY])
         .on_upgrade(move |socket| async move {
-            let figures = relay::relay(
-                socket,
-                desktop,
-                &password,
-                gateway.paste_in,
-                gateway.longest,
-            )
-            .await;
+            let figures = relay::relay(socket, desktop, &password, gateway.paste_in, longest).await;
             evidence.insert("bytesToDesktop".into(), figures.to_desktop.to_string());
             evidence.insert("bytesToBrowser".into(), figures.to_browser.to_string());
             evidence.insert(
