@@ -69,9 +69,9 @@ pub fn render(bundle: &Bundle, now: jiff::Timestamp) -> Rendered {
             (Some(profile), Some(datasets))
                 if !failing.contains(&key) && !profile_fails(&workspace.spec.hosting_profile) =>
             {
-                rendered
-                    .objects
-                    .extend(workspace_children(workspace, profile, &datasets, None, now));
+                rendered.objects.extend(workspace_children(
+                    workspace, profile, &datasets, None, true, now,
+                ));
             }
             _ => rendered
                 .skipped

@@ -98,7 +98,7 @@ async fn a_member_sees_the_desktop_through_the_gateway_and_nothing_leaves_but_th
                      "containers": [{"name": "tool", "image": "registry.example.fr/tool@sha256:1111111111111111111111111111111111111111111111111111111111111111",
                                      "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}}),
     );
-    let address = json!({"status": {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}});
+    let address = json!({"status": {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}], "conditions": [{"type": "Ready", "status": "True"}]}});
     kubectl_ok(&[
         "patch",
         "pod",
@@ -199,6 +199,25 @@ async fn a_member_sees_the_desktop_through_the_gateway_and_nothing_leaves_but_th
         "{refused}"
     );
     let ended = record(&gateway, &link, "SessionEnded").await;
+    // The Session says when it ended: its workspace's idle time starts there.
+    let (_, session, _) = desktop::session_of(&link);
+    let mut ended_at = String::new();
+    for _ in 0..50 {
+        ended_at = kubectl_ok(&[
+            "get",
+            "session",
+            &session,
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.status.endedAt}",
+        ]);
+        if !ended_at.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!ended_at.is_empty(), "the gateway marked {session} ended");
     assert!(
         evidence(&ended)["bytesToBrowser"]
             .as_str()

@@ -11,6 +11,7 @@ use hygie::{
         Dataset, ExportRequest, HostingProfile, Workspace,
         dataset::{DatasetPhase, OnDelete},
         export::ExportPhase,
+        hosting_profile::SessionLimits,
         workspace::WorkspacePhase,
     },
     bundle::Bundle,
@@ -22,7 +23,7 @@ use hygie_tests::{
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
-    users::{airlock_roles, create_as},
+    users::{airlock_roles, create_as, hygie_as},
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -1021,6 +1022,67 @@ async fn a_shortened_authorisation_stops_the_workload_at_once() {
         3,
         "volumes are kept"
     );
+}
+
+#[tokio::test]
+async fn a_workspace_nobody_enters_stops_when_idle_and_a_session_wakes_it() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("idle").await;
+    // A profile of its own, so that no other test's workspace goes idle.
+    let profile = format!("idle-{}", scene.namespace.name);
+    scene.profile.metadata.name = Some(profile.clone());
+    scene.profile.spec.sessions = Some(SessionLimits {
+        max_seconds: None,
+        idle_after_seconds: Some(60),
+    });
+    scene.dataset.spec.hosting_profile = profile.clone();
+    scene.workspace.spec.hosting_profile = profile.clone();
+    let _operator = Operator::start("idle", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1);
+
+    // Nobody comes: a minute after its creation its workload stops, its volumes stay.
+    wait_replicas(&scene, 0, Duration::from_secs(120)).await;
+    scene.wait_phase(WorkspacePhase::Idle).await;
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await.len(),
+        3,
+        "volumes are kept"
+    );
+
+    // alice runs `hygie connect`, with her own certificate: her Session starts it again.
+    let ns = scene.namespace.name.clone();
+    apply(&[
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "sessions", "namespace": ns},
+        "rules": [{"apiGroups": ["hygie.io"], "resources": ["sessions"], "verbs": ["create"]}]}),
+    ]);
+    apply(&[
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice-sessions", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sessions"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}),
+    ]);
+    let out = hygie_as(
+        "alice",
+        &[
+            "connect",
+            "study",
+            "-n",
+            &ns,
+            "--gateway",
+            "https://gateway.test/",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_replicas(&scene, 1, Duration::from_secs(60)).await;
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    kubectl(&["delete", "hostingprofile", &profile, "--wait=false"]);
 }
 
 #[tokio::test]

@@ -67,6 +67,11 @@ pub struct SessionLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 60, max = 86400))]
     pub max_seconds: Option<u32>,
+    /// Seconds a workspace may go without a session before Hygie stops its workload (its
+    /// volumes and keys stay); the next `hygie connect` starts it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 2592000))]
+    pub idle_after_seconds: Option<u32>,
 }
 
 /// Cloud providers whose storage, regions and operator Hygie knows.

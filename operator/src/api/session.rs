@@ -60,7 +60,14 @@ pub struct SessionStatus {
     /// Why the gateway refused the session, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// When the session ended: the browser or the desktop closed, or its time was up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Time>,
 }
+
+/// The longest a session opened and never marked ended counts as going on: the longest any
+/// profile lets one last. A gateway stopped in the middle of a session writes no end.
+pub const LONGEST_UNENDED_SECONDS: i64 = 86_400;
 
 /// The digest a Session holds of `secret`.
 pub fn secret_digest(secret: &str) -> String {

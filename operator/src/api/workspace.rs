@@ -191,6 +191,9 @@ pub enum WorkspacePhase {
     Provisioning,
     Ready,
     Suspended,
+    /// Nobody has had a session for the profile's `sessions.idleAfterSeconds`: the workload is
+    /// stopped until the next `hygie connect`.
+    Idle,
     Expired,
     Blocked,
 }

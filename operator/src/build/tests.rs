@@ -20,7 +20,7 @@ fn names(children: &[Child]) -> Vec<String> {
 
 fn workspace_objects(ws: &Workspace, profile: &HostingProfile) -> Vec<Child> {
     let ds = dataset();
-    workspace_children(ws, profile, &[&ds], None, now())
+    workspace_children(ws, profile, &[&ds], None, true, now())
 }
 
 fn statefulset(children: &[Child]) -> &StatefulSet {
@@ -143,7 +143,7 @@ fn network_policies_deny_all_then_allow_the_gateway_and_each_egress() {
 
     // Reached directly, the profile's ingress source reaches the tool too.
     let (ws, open) = reached_directly();
-    let direct = workspace_children(&ws, &profile(), &[&open], None, now());
+    let direct = workspace_children(&ws, &profile(), &[&open], None, true, now());
     let ingress = direct.iter().find_map(|c| match c {
         Child::NetworkPolicy(p) if p.metadata.name.as_deref() == Some("study-allow-ingress") => {
             p.spec.clone()
@@ -158,7 +158,14 @@ fn network_policies_deny_all_then_allow_the_gateway_and_each_egress() {
 
     let mut closed = profile();
     closed.spec.network.ingress_from = None;
-    let closed_names = names(&workspace_children(&ws, &closed, &[&open], None, now()));
+    let closed_names = names(&workspace_children(
+        &ws,
+        &closed,
+        &[&open],
+        None,
+        true,
+        now(),
+    ));
     assert!(
         !closed_names.iter().any(|n| n.ends_with("allow-ingress")),
         "nobody may connect without ingressFrom"
@@ -326,19 +333,19 @@ fn members_of_health_data_may_only_connect_through_the_screen() {
     // Open data the Dataset allows directly, but not recorded yet in the status: still a screen.
     let (mut ws, open) = reached_directly();
     ws.status = None;
-    let children = workspace_children(&ws, &profile(), &[&open], None, now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, true, now());
     assert!(verbs(&role(&children, "study-owner"), "pods/exec").is_empty());
     // Once mounted something seen through a screen, never direct again.
     let (mut ws, open) = reached_directly();
     ws.status.as_mut().unwrap().lineage[0].access = crate::api::Access::Screen;
-    let children = workspace_children(&ws, &profile(), &[&open], None, now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, true, now());
     assert!(verbs(&role(&children, "study-analyst"), "pods/portforward").is_empty());
 }
 
 #[test]
 fn members_get_namespaced_roles_limited_to_their_workspace() {
     let (ws, open) = reached_directly();
-    let children = workspace_children(&ws, &profile(), &[&open], None, now());
+    let children = workspace_children(&ws, &profile(), &[&open], None, true, now());
     let owner = role(&children, "study-owner");
     let analyst = role(&children, "study-analyst");
     assert!(verbs(&owner, "pods/exec").contains(&"create".to_owned()));
@@ -518,7 +525,7 @@ fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
     // Open data only: the cluster's resolver, through -allow-dns.
     let mut open = dataset();
     open.spec.classification = crate::api::Classification::Open;
-    let children = workspace_children(&workspace(), &profile(), &[&open], None, now());
+    let children = workspace_children(&workspace(), &profile(), &[&open], None, true, now());
     assert!(names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
     assert_eq!(pod(&children).dns_policy, None);
 
@@ -528,7 +535,7 @@ fn a_workspace_of_health_data_resolves_no_names_and_keeps_tmp_in_memory() {
         "lineage": [{"name": "registry", "classification": "Identifying"}]
     }))
     .unwrap();
-    let children = workspace_children(&once, &profile(), &[&open], None, now());
+    let children = workspace_children(&once, &profile(), &[&open], None, true, now());
     assert!(!names(&children).contains(&"NetworkPolicy/study-allow-dns".to_owned()));
 }
 
@@ -583,7 +590,14 @@ fn a_workspace_of_health_data_resolves_through_hygies_resolver_when_its_profile_
 #[test]
 fn the_desktop_credential_is_a_secret_mounted_read_only() {
     let ds = dataset();
-    let children = workspace_children(&workspace(), &profile(), &[&ds], Some("pa55word"), now());
+    let children = workspace_children(
+        &workspace(),
+        &profile(),
+        &[&ds],
+        Some("pa55word"),
+        true,
+        now(),
+    );
     let secret = children
         .iter()
         .find_map(|c| match c {

@@ -75,12 +75,14 @@ fn access(workspace: &Workspace, datasets: &[&Dataset]) -> Access {
 /// replica when the workspace is suspended or expired at `now`; volumes and keys stay.
 ///
 /// `desktop_password` is the workspace's desktop credential, which the operator derives from
-/// the key it shares with the gateway; without it the workspace gets none.
+/// the key it shares with the gateway; without it the workspace gets none. `awake` is false
+/// when nobody has had a session in it for its profile's idle time: its workload stops too.
 pub fn workspace_children(
     workspace: &Workspace,
     profile: &HostingProfile,
     datasets: &[&Dataset],
     desktop_password: Option<&str>,
+    awake: bool,
     now: jiff::Timestamp,
 ) -> Vec<Child> {
     let name = workspace.name_any();
@@ -204,7 +206,7 @@ pub fn workspace_children(
         children.push(Child::Secret(secret));
     }
 
-    let running = !spec.suspend && !is_expired(workspace, now);
+    let running = awake && !spec.suspend && !is_expired(workspace, now);
     let tool = tool_container(workspace, mounts);
     let mut pod_spec = pod::hardened_pod(profile, &name, vec![tool], volumes, "Always");
     match names(workspace, datasets, profile) {

@@ -10,6 +10,7 @@ mod dataset;
 mod error;
 mod events;
 mod export;
+mod idle;
 mod jobs;
 mod keys;
 mod known;
@@ -35,7 +36,7 @@ use kube::{
 use tracing::{info, warn};
 
 use crate::{
-    api::{Dataset, ExportRequest, ExportReview, HostingProfile, Workspace},
+    api::{Dataset, ExportRequest, ExportReview, HostingProfile, Session, Workspace},
     sink::AuditSink,
     telemetry::Metrics,
 };
@@ -63,6 +64,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub profiles: Store<HostingProfile>,
+    /// Every Session: whether somebody has been in a workspace lately.
+    pub sessions: Store<Session>,
     pub datasets: Store<Dataset>,
     pub workspaces: Store<Workspace>,
     /// The workspaces' StatefulSets, their replicas and status: whether the workload runs and
@@ -93,16 +96,18 @@ const SHARED_BUFFER: usize = 1024;
 
 impl Context {
     /// Waits for the watched stores' first list: until then an absent workspace or review may
-    /// only be unlisted, and a request refused for it would be refused wrongly.
+    /// only be unlisted, and a request refused for it would be refused wrongly, and a workspace
+    /// whose sessions are not listed yet would pass for idle.
     async fn stores_listed(&self) -> Result<(), Error> {
-        let ready = future::join4(
+        let ready = future::join5(
             self.profiles.wait_until_ready(),
             self.datasets.wait_until_ready(),
             self.workspaces.wait_until_ready(),
             self.export_reviews.wait_until_ready(),
+            self.sessions.wait_until_ready(),
         );
         match tokio::time::timeout(CACHE_WAIT, ready).await {
-            Ok((Ok(()), Ok(()), Ok(()), Ok(()))) => Ok(()),
+            Ok((Ok(()), Ok(()), Ok(()), Ok(()), Ok(()))) => Ok(()),
             _ => Err(Error::Waiting("the first list of watched objects".into())),
         }
     }
@@ -132,6 +137,8 @@ pub async fn run(
     let (export_requests, export_request_writer) =
         reflector::store_shared::<ExportRequest>(SHARED_BUFFER);
     let export_request_events = export_request_writer.subscribe().expect(subscribe);
+    let (sessions, session_writer) = reflector::store_shared::<Session>(SHARED_BUFFER);
+    let session_for_workspaces = session_writer.subscribe().expect(subscribe);
     let (export_reviews, export_review_writer) =
         reflector::store_shared::<ExportReview>(SHARED_BUFFER);
     let export_review_events = export_review_writer.subscribe().expect(subscribe);
@@ -139,6 +146,7 @@ pub async fn run(
     watch_shared(Api::<HostingProfile>::all(client.clone()), profile_writer);
     watch_shared(Api::<Dataset>::all(client.clone()), dataset_writer);
     watch_shared(Api::<Workspace>::all(client.clone()), workspace_writer);
+    watch_shared(Api::<Session>::all(client.clone()), session_writer);
     watch_shared(
         Api::<ExportRequest>::all(client.clone()),
         export_request_writer,
@@ -170,6 +178,12 @@ pub async fn run(
                         .map(|w| ObjectRef::from_obj(&*w))
                 },
             )
+            // A new session wakes an idle workspace; an ended one starts its idle time.
+            .watches_shared_stream(session_for_workspaces, |session: Arc<Session>| {
+                let namespace = session.namespace().unwrap_or_default();
+                (session.spec.workspace.as_ref())
+                    .map(|workspace| ObjectRef::new(workspace).within(&namespace))
+            })
             .watches_shared_stream(dataset_for_workspaces, move |dataset: Arc<Dataset>| {
                 let (namespace, name) = (dataset.namespace(), dataset.name_any());
                 by_dataset
@@ -222,6 +236,7 @@ pub async fn run(
         ),
         metrics,
         profiles,
+        sessions,
         datasets,
         workspaces,
         statefulsets,

@@ -24,6 +24,7 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{Evidence, normal, publish, publish_with_evidence, warning},
+    idle::wakefulness,
     requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
@@ -48,6 +49,7 @@ use crate::{
 pub async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     children_listed(&context.workspace_children).await?;
+    context.stores_listed().await?;
     let api: Api<Workspace> = Api::namespaced(
         context.client.clone(),
         &workspace.namespace().unwrap_or_default(),
@@ -169,8 +171,17 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .desktop_key
         .as_ref()
         .map(|key| desktop_password(key, &uid(workspace)));
+    let sessions = context.sessions.state();
+    let wake = wakefulness(workspace, profile, sessions.iter().map(|s| s.as_ref()), now);
     let children = owned_by(
-        workspace_children(workspace, profile, &datasets, password.as_deref(), now),
+        workspace_children(
+            workspace,
+            profile,
+            &datasets,
+            password.as_deref(),
+            !wake.is_idle(),
+            now,
+        ),
         workspace,
         |_| false,
     );
@@ -226,6 +237,8 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         WorkspacePhase::Expired
     } else if workspace.spec.suspend {
         WorkspacePhase::Suspended
+    } else if wake.is_idle() {
+        WorkspacePhase::Idle
     } else if workload_ready(context, &namespace, &name) {
         WorkspacePhase::Ready
     } else {
@@ -262,11 +275,11 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         ),
     ];
     write_status(workspace, context, api, phase, observed, now).await?;
-    Ok(requeue_at(
-        next_deadline(workspace, &inventory, now),
-        now,
-        context.resync,
-    ))
+    let deadline = next_deadline(workspace, &inventory, now)
+        .into_iter()
+        .chain(wake.deadline())
+        .min();
+    Ok(requeue_at(deadline, now, context.resync))
 }
 
 /// The first instant after `now` at which a rule can stop holding by the passing of time: the
@@ -501,6 +514,7 @@ fn phase_reason(phase: WorkspacePhase) -> &'static str {
         WorkspacePhase::Ready => "WorkloadReady",
         WorkspacePhase::Provisioning => "Provisioning",
         WorkspacePhase::Suspended => "Suspended",
+        WorkspacePhase::Idle => "Idle",
         WorkspacePhase::Expired => "Expired",
         WorkspacePhase::Blocked => "Blocked",
         WorkspacePhase::Pending => "Pending",
@@ -514,6 +528,7 @@ fn phase_message(phase: WorkspacePhase, workspace: &Workspace) -> String {
         WorkspacePhase::Suspended => {
             "suspended: the workload is stopped, volumes and keys are kept".into()
         }
+        WorkspacePhase::Idle => "nobody has had a session for the profile's idle time: the workload is stopped until the next `hygie connect`, volumes and keys are kept".into(),
         WorkspacePhase::Expired => format!(
             "expired at {}: the workload is stopped, volumes and keys are kept",
             workspace
@@ -604,7 +619,10 @@ async fn write_status(
                 .unwrap_or_default();
             observed.push(Observed::new(STALLED, true, RULES_VIOLATED, why));
         }
-        WorkspacePhase::Ready | WorkspacePhase::Suspended | WorkspacePhase::Expired => {}
+        WorkspacePhase::Ready
+        | WorkspacePhase::Suspended
+        | WorkspacePhase::Idle
+        | WorkspacePhase::Expired => {}
     }
     let lineage = lineage(workspace, context);
     let new = WorkspaceStatus {
@@ -634,8 +652,12 @@ async fn write_status(
     let milestone = !matches!(
         phase,
         WorkspacePhase::Blocked | WorkspacePhase::Pending | WorkspacePhase::Provisioning
-    ) || previous
-        .is_some_and(|p| matches!(p, WorkspacePhase::Suspended | WorkspacePhase::Expired));
+    ) || previous.is_some_and(|p| {
+        matches!(
+            p,
+            WorkspacePhase::Suspended | WorkspacePhase::Idle | WorkspacePhase::Expired
+        )
+    });
     if wrote && previous != Some(phase) && milestone {
         let type_ = if matches!(phase, WorkspacePhase::Expired) {
             warning()

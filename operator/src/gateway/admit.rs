@@ -48,7 +48,7 @@ pub enum Refused {
     Requester(String),
     #[error("{0} is a member of workspace {1}, whose files these are, and may not review them")]
     Member(String, String),
-    #[error("{0} has no running pod with an address")]
+    #[error("{0} has no ready pod with an address")]
     NoPod(String),
     #[error("the API server: {0}")]
     Api(#[from] kube::Error),
@@ -98,6 +98,7 @@ pub async fn admit(
     session.status = Some(SessionStatus {
         opened_at: Some(Time(now)),
         refused: None,
+        ended_at: None,
     });
     session = sessions
         .replace_status(name, &PostParams::default(), &session)
@@ -218,6 +219,31 @@ async fn may_review(
     }
 }
 
+/// Marks `session` ended now, so that its workspace's idle time starts. The status is written
+/// over the version read, and read again on a conflict.
+pub async fn mark_ended(client: &Client, session: &Session) -> Result<(), kube::Error> {
+    let namespace = session.namespace().unwrap_or_default();
+    let sessions: Api<Session> = Api::namespaced(client.clone(), &namespace);
+    let name = session.name_any();
+    let mut last = None;
+    for _ in 0..3 {
+        let mut current = sessions.get(&name).await?;
+        let status = current.status.get_or_insert_with(SessionStatus::default);
+        status.ended_at = Some(Time(jiff::Timestamp::now()));
+        match sessions
+            .replace_status(&name, &PostParams::default(), &current)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                last = Some(kube::Error::Api(status));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("three conflicts"))
+}
+
 /// How long a session to a workspace of `profile` may last: the gateway's longest, or the
 /// profile's if shorter. A profile that cannot be read shortens nothing but is no reason to
 /// refuse: the gateway's bound still holds.
@@ -236,9 +262,14 @@ pub async fn longest(client: &Client, profile: &str, gateway: Duration) -> Durat
     of_profile.map_or(gateway, |p| p.min(gateway))
 }
 
-/// The address of the pod Hygie runs for the target: a pod of that name that does not wear
-/// Hygie's labels for it (which the admission policy `hygie-labels-guarded` keeps for pods of
-/// Hygie's workloads) is never connected to.
+/// How long the gateway waits for the pod of a workspace that is starting: one the session
+/// has just woken from idleness.
+const WAKING: Duration = Duration::from_secs(90);
+
+/// The address of the pod Hygie runs for the target, once it is ready (waiting for it up to
+/// [`WAKING`]): a pod of that name that does not wear Hygie's labels for it (which the
+/// admission policy `hygie-labels-guarded` keeps for pods of Hygie's workloads) is never
+/// connected to.
 async fn address(
     client: &Client,
     namespace: &str,
@@ -246,15 +277,24 @@ async fn address(
     owner: (&str, &str),
 ) -> Result<String, Refused> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let found = pods.get_opt(pod).await?;
-    let hygies = found.as_ref().is_some_and(|p| {
-        let labels = p.labels();
-        labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
-            && labels.get(owner.0).map(String::as_str) == Some(owner.1)
-    });
-    found
-        .filter(|_| hygies)
-        .and_then(|p| p.status)
-        .and_then(|s| s.pod_ip)
-        .ok_or_else(|| Refused::NoPod(pod.to_owned()))
+    let deadline = tokio::time::Instant::now() + WAKING;
+    loop {
+        let found = pods.get_opt(pod).await?;
+        let hygies = found.as_ref().is_some_and(|p| {
+            let labels = p.labels();
+            labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
+                && labels.get(owner.0).map(String::as_str) == Some(owner.1)
+        });
+        let status = found.filter(|_| hygies).and_then(|p| p.status);
+        let ready = status.as_ref().is_some_and(|s| {
+            (s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True")
+        });
+        match status.and_then(|s| s.pod_ip) {
+            Some(ip) if ready => return Ok(ip),
+            _ if tokio::time::Instant::now() >= deadline => {
+                return Err(Refused::NoPod(pod.to_owned()));
+            }
+            _ => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
 }

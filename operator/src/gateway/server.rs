@@ -155,6 +155,9 @@ async fn session(
                 &note,
                 evidence,
             );
+            if let Err(e) = admit::mark_ended(&gateway.client, &admitted.session).await {
+                warn!(session = %object, error = %e, "cannot mark the session ended: its workspace stays awake a day at most");
+            }
         })
 }
 
