@@ -184,6 +184,10 @@ outside.hygie.test:53 {
     template IN A {
         answer "{{ .Name }} 60 IN A $OUTSIDE_IP"
     }
+    # No other record: an empty answer, so that a lookup of A and AAAA succeeds.
+    template ANY ANY {
+        rcode NOERROR
+    }
 }
 .:53 {
     bind $OUTSIDE_IP
