@@ -29,7 +29,7 @@ local message = phase
 if ready ~= nil then
   message = ready.message
 end
-if phase == "Suspended" then
+if phase == "Suspended" or phase == "Idle" then
   hs.status = "Suspended"
   hs.message = message
   return hs

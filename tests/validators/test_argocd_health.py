@@ -41,6 +41,7 @@ def workspace(phase=None, conditions=(), generation=1, observed=1):
     (workspace("Provisioning", [("Ready", "False", "Provisioning", "waiting for the pod")]), "Progressing"),
     (workspace("Blocked", [("Compliant", "False", "RulesViolated", "HYG005 Workspace/a/b spec.egress[0].cidr: ...")]), "Degraded"),
     (workspace("Suspended", [("Ready", "False", "Suspended", "suspended")]), "Suspended"),
+    (workspace("Idle", [("Ready", "False", "Idle", "nobody has had a session")]), "Suspended"),
     (workspace("Expired", [("Ready", "False", "Expired", "expired")]), "Degraded"),
     (workspace(None, [("Ready", "False", "RulesViolated", "HYG009 HostingProfile/p ...")]), "Degraded"),
     (workspace(None, [("Ready", "True", "Usable", "the profile can host workloads")]), "Healthy"),
