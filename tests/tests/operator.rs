@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use hygie::{
     api::{
-        Dataset, ExportRequest, HostingProfile, Workspace,
+        Dataset, ExportRequest, HostingProfile, Session, Workspace,
         dataset::{DatasetPhase, OnDelete},
         export::ExportPhase,
         hosting_profile::SessionLimits,
@@ -1056,7 +1056,8 @@ async fn a_workspace_nobody_enters_stops_when_idle_and_a_session_wakes_it() {
     apply(&[
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "sessions", "namespace": ns},
-        "rules": [{"apiGroups": ["hygie.io"], "resources": ["sessions"], "verbs": ["create"]}]}),
+        "rules": [{"apiGroups": ["hygie.io"], "resources": ["sessions"], "verbs": ["create"]},
+                  {"apiGroups": ["hygie.io"], "resources": ["workspaces"], "resourceNames": ["study"], "verbs": ["get"]}]}),
     ]);
     apply(&[
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -1082,6 +1083,18 @@ async fn a_workspace_nobody_enters_stops_when_idle_and_a_session_wakes_it() {
     );
     wait_replicas(&scene, 1, Duration::from_secs(60)).await;
     scene.wait_phase(WorkspacePhase::Provisioning).await;
+    // Her Session belongs to the workspace, and goes with it.
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let sessions: Api<Session> = scene.api();
+    let sessions = sessions.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        sessions[0]
+            .owner_references()
+            .first()
+            .map(|o| o.uid.as_str()),
+        workspace.uid().as_deref()
+    );
     kubectl(&["delete", "hostingprofile", &profile, "--wait=false"]);
 }
 

@@ -3,11 +3,13 @@
 //! name), holding only the digest of a secret it draws itself, and prints the gateway's
 //! address with the secret in its fragment, which browsers never send to a server nor keep in
 //! a log. The browser presents the secret once; the gateway asks the API server whether the
-//! session's user may `connect`.
+//! session's user may `connect`. The Session is owned by what it opens, when the user may read
+//! it, so that it goes with it: the operator keeps every Session in view.
 
 use base64::Engine as _;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
-    Api, Client,
+    Api, Client, Resource, ResourceExt,
     api::{ObjectMeta, PostParams},
 };
 
@@ -16,7 +18,7 @@ use super::{
     export::{own_groups, whoami},
 };
 use crate::api::{
-    Session,
+    ExportRequest, Session, Workspace,
     session::{SessionSpec, secret_digest},
 };
 
@@ -87,10 +89,15 @@ async fn open(args: ConnectArgs) -> Result<url::Url, String> {
         false => (Some(args.name.clone()), None),
         true => (None, Some(args.name.clone())),
     };
+    let owner = match args.review {
+        false => owner::<Workspace>(&client, &namespace, &args.name).await,
+        true => owner::<ExportRequest>(&client, &namespace, &args.name).await,
+    };
     let session = Session {
         metadata: ObjectMeta {
             generate_name: Some(format!("{}-", args.name)),
             namespace: Some(namespace.clone()),
+            owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },
         spec: SessionSpec {
@@ -102,11 +109,31 @@ async fn open(args: ConnectArgs) -> Result<url::Url, String> {
         },
         status: None,
     };
-    let api: Api<Session> = Api::namespaced(client, &namespace);
+    let api: Api<Session> = Api::namespaced(client.clone(), &namespace);
     let created = api
         .create(&PostParams::default(), &session)
         .await
         .map_err(|e| format!("Session in {namespace}: {e}"))?;
     let name = created.metadata.name.unwrap_or_default();
     Ok(link(&args.gateway, &namespace, &name, &secret))
+}
+
+/// A reference to the object `name` of kind `K` as the Session's owner, if the user may read
+/// it; without one the Session works the same, and stays after it.
+async fn owner<K>(client: &Client, namespace: &str, name: &str) -> Option<OwnerReference>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let found = api.get_metadata_opt(name).await.ok().flatten()?;
+    Some(OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: found.name_any(),
+        uid: found.uid()?,
+        ..Default::default()
+    })
 }
