@@ -76,6 +76,25 @@ fn verification_bundle(namespace: &str, probe: &str) -> serde_json::Value {
     ]})
 }
 
+/// Applies `bundle` and waits for its workspace `name` and that workspace's pod to be Ready.
+fn bring_up(namespace: &str, bundle: &Value, name: &str) {
+    let out = kubectl_with_input(
+        &["apply", "--server-side", "-f", "-"],
+        Some(&bundle.to_string()),
+    );
+    assert!(out.success, "{}", out.stderr);
+    for object in [format!("workspace/{name}"), format!("pod/{name}-0")] {
+        kubectl_ok(&[
+            "wait",
+            "-n",
+            namespace,
+            &object,
+            "--for=condition=Ready",
+            "--timeout=180s",
+        ]);
+    }
+}
+
 /// A workspace of health data on the verification step's profile: a Dataset of pseudonymised
 /// data, empty, and a workspace mounting it.
 fn health_workspace(namespace: &str, probe: &str) -> Value {
@@ -273,27 +292,11 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         ),
     );
     assert!(out.success, "{}", out.stderr);
-    let out = kubectl_with_input(
-        &["apply", "--server-side", "-f", "-"],
-        Some(&verification_bundle(namespace, &node_state("probe.ref")).to_string()),
+    bring_up(
+        namespace,
+        &verification_bundle(namespace, &node_state("probe.ref")),
+        "install-check",
     );
-    assert!(out.success, "{}", out.stderr);
-    kubectl_ok(&[
-        "wait",
-        "-n",
-        namespace,
-        "workspace/install-check",
-        "--for=condition=Ready",
-        "--timeout=180s",
-    ]);
-    kubectl_ok(&[
-        "wait",
-        "-n",
-        namespace,
-        "pod/install-check-0",
-        "--for=condition=Ready",
-        "--timeout=180s",
-    ]);
     let workspace: Workspace = Api::namespaced(client.clone(), namespace)
         .get("install-check")
         .await
@@ -330,27 +333,11 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "-p",
         &resolver.to_string(),
     ]);
-    let out = kubectl_with_input(
-        &["apply", "--server-side", "-f", "-"],
-        Some(&health_workspace(namespace, &node_state("probe.ref")).to_string()),
+    bring_up(
+        namespace,
+        &health_workspace(namespace, &node_state("probe.ref")),
+        "names-check",
     );
-    assert!(out.success, "{}", out.stderr);
-    kubectl_ok(&[
-        "wait",
-        "-n",
-        namespace,
-        "workspace/names-check",
-        "--for=condition=Ready",
-        "--timeout=180s",
-    ]);
-    kubectl_ok(&[
-        "wait",
-        "-n",
-        namespace,
-        "pod/names-check-0",
-        "--for=condition=Ready",
-        "--timeout=180s",
-    ]);
     let run = |script: &str| exec(namespace, "names-check-0", script);
     let resolv = run("cat /etc/resolv.conf").1;
     assert!(

@@ -62,21 +62,24 @@ fn awake_until(session: &Session, now: Timestamp) -> Timestamp {
     }
 }
 
-/// How `workspace` of `profile` stands at `now`, given every Session of the cluster.
-pub fn wakefulness<'a>(
-    workspace: &Workspace,
-    profile: &HostingProfile,
-    sessions: impl IntoIterator<Item = &'a Session>,
-    now: Timestamp,
-) -> Wakefulness {
-    let Some(idle_after) = profile
+/// The seconds without a session after which `profile` stops a workspace, if it does: only
+/// then are the Sessions read.
+pub fn idle_after(profile: &HostingProfile) -> Option<u32> {
+    profile
         .spec
         .sessions
         .as_ref()
         .and_then(|s| s.idle_after_seconds)
-    else {
-        return Wakefulness::Unbounded;
-    };
+}
+
+/// How `workspace`, stopped after `idle_after` seconds without a session, stands at `now`,
+/// given every Session of the cluster.
+pub fn wakefulness<'a>(
+    workspace: &Workspace,
+    idle_after: u32,
+    sessions: impl IntoIterator<Item = &'a Session>,
+    now: Timestamp,
+) -> Wakefulness {
     let (namespace, name) = (workspace.namespace(), workspace.name_any());
     let created = workspace
         .metadata
@@ -103,15 +106,6 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn profile(idle_after: Option<u32>) -> HostingProfile {
-        let mut profile = crate::fixtures::profile();
-        profile.spec.sessions = Some(crate::api::hosting_profile::SessionLimits {
-            max_seconds: None,
-            idle_after_seconds: idle_after,
-        });
-        profile
-    }
-
     fn session(created: &str, status: serde_json::Value) -> Session {
         let mut session: Session = serde_json::from_value(serde_json::json!({
             "apiVersion": "hygie.io/v1alpha1", "kind": "Session",
@@ -129,14 +123,21 @@ mod tests {
         workspace.metadata.creation_timestamp = Some(
             k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at("2026-01-01T08:00:00Z")),
         );
-        let hour = profile(Some(3600));
+        let hour = 3600;
         let now = at("2026-01-01T12:00:00Z");
+        let mut profile = crate::fixtures::profile();
         assert_eq!(
-            wakefulness(&workspace, &profile(None), [], now),
-            Wakefulness::Unbounded
+            idle_after(&profile),
+            None,
+            "no idle time unless the profile sets one"
         );
+        profile.spec.sessions = Some(crate::api::hosting_profile::SessionLimits {
+            max_seconds: None,
+            idle_after_seconds: Some(hour),
+        });
+        assert_eq!(idle_after(&profile), Some(hour));
         assert_eq!(
-            wakefulness(&workspace, &hour, [], now),
+            wakefulness(&workspace, hour, [], now),
             Wakefulness::Idle {
                 since: at("2026-01-01T08:00:00Z")
             },
@@ -147,7 +148,7 @@ mod tests {
             serde_json::json!({"openedAt": "2026-01-01T10:00:05Z", "endedAt": "2026-01-01T11:30:00Z"}),
         );
         assert_eq!(
-            wakefulness(&workspace, &hour, [&ended], now),
+            wakefulness(&workspace, hour, [&ended], now),
             Wakefulness::Awake {
                 until: at("2026-01-01T12:30:00Z")
             },
@@ -158,24 +159,24 @@ mod tests {
             serde_json::json!({"openedAt": "2026-01-01T09:00:05Z"}),
         );
         assert_eq!(
-            wakefulness(&workspace, &hour, [&ongoing], now),
+            wakefulness(&workspace, hour, [&ongoing], now),
             Wakefulness::Awake {
                 until: at("2026-01-01T13:00:00Z")
             },
             "a session going on keeps it awake"
         );
         let waking = session("2026-01-01T11:59:30Z", serde_json::json!(null));
-        assert!(!wakefulness(&workspace, &hour, [&waking], now).is_idle());
+        assert!(!wakefulness(&workspace, hour, [&waking], now).is_idle());
         let refused = session("2026-01-01T10:00:00Z", serde_json::json!({"refused": "no"}));
-        assert!(wakefulness(&workspace, &hour, [&refused], now).is_idle());
+        assert!(wakefulness(&workspace, hour, [&refused], now).is_idle());
         let mut elsewhere = ended.clone();
         elsewhere.spec.workspace = Some("other".into());
-        assert!(wakefulness(&workspace, &hour, [&elsewhere], now).is_idle());
+        assert!(wakefulness(&workspace, hour, [&elsewhere], now).is_idle());
         // A gateway stopped mid-session: the session counts for a day at most.
         let stale = session(
             "2025-12-30T10:00:00Z",
             serde_json::json!({"openedAt": "2025-12-30T10:00:00Z"}),
         );
-        assert!(wakefulness(&workspace, &hour, [&stale], now).is_idle());
+        assert!(wakefulness(&workspace, hour, [&stale], now).is_idle());
     }
 }

@@ -24,7 +24,7 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{Evidence, normal, publish, publish_with_evidence, warning},
-    idle::wakefulness,
+    idle::{Wakefulness, idle_after, wakefulness},
     requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
@@ -171,8 +171,13 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .desktop_key
         .as_ref()
         .map(|key| desktop_password(key, &uid(workspace)));
-    let sessions = context.sessions.state();
-    let wake = wakefulness(workspace, profile, sessions.iter().map(|s| s.as_ref()), now);
+    let wake = match idle_after(profile) {
+        None => Wakefulness::Unbounded,
+        Some(seconds) => {
+            let sessions = context.sessions.state();
+            wakefulness(workspace, seconds, sessions.iter().map(AsRef::as_ref), now)
+        }
+    };
     let children = owned_by(
         workspace_children(
             workspace,

@@ -274,23 +274,19 @@ fn declaration_refusal(net: &IpNet) -> Option<String> {
             "spans private and public address space; declare each network on its own".into(),
         );
     }
-    let (floor, what) = match (net, private) {
-        (IpNet::V4(_), true) => (
-            IPV4_FLOOR,
-            "a private destination is one network of the platform's, never a whole private range",
-        ),
-        (IpNet::V6(_), true) => (
-            IPV6_FLOOR,
-            "a private destination is one network of the platform's, never a whole private range",
-        ),
-        (IpNet::V4(_), false) => (
-            PUBLIC_IPV4_FLOOR,
-            "a public destination is one service's routed block, never a provider's network its other tenants share",
-        ),
-        (IpNet::V6(_), false) => (
-            PUBLIC_IPV6_FLOOR,
-            "a public destination is one service's routed block, never a provider's network its other tenants share",
-        ),
+    let floor = match (net, private) {
+        (IpNet::V4(_), true) => IPV4_FLOOR,
+        (IpNet::V6(_), true) => IPV6_FLOOR,
+        (IpNet::V4(_), false) => PUBLIC_IPV4_FLOOR,
+        (IpNet::V6(_), false) => PUBLIC_IPV6_FLOOR,
+    };
+    let what = match private {
+        true => {
+            "a private destination is one network of the platform's, never a whole private range"
+        }
+        false => {
+            "a public destination is one service's routed block, never a provider's network its other tenants share"
+        }
     };
     (net.prefix_len() < floor).then(|| format!("is wider than a /{floor}: {what}"))
 }
