@@ -41,7 +41,7 @@ spec:
 pub fn luks_profile() -> HostingProfile {
     let mut profile = profile();
     profile.spec.storage.encryption = serde_json::from_value(serde_json::json!(
-        {"type": "NodeLUKS", "passphraseKey": "encryptionPassphrase"}
+        {"type": "NodeLUKS", "passphraseKey": "encryptionPassphrase", "secretNamespace": "hygie-keys"}
     ))
     .unwrap();
     profile

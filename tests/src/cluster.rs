@@ -119,9 +119,19 @@ pub fn kubectl_ok(args: &[&str]) -> String {
     out.stdout
 }
 
-/// Installs crds/ (the CRDs and their admission policies) with server-side apply and waits until the CRDs are served.
+/// The namespace of the volumes' passphrase Secrets in the test bundles' profiles, as the
+/// chart creates it.
+pub const KEYS_NAMESPACE: &str = "hygie-keys";
+
+/// Installs crds/ (the CRDs and their admission policies) with server-side apply, and the keys'
+/// namespace, and waits until the CRDs are served.
 pub fn install_crds() {
     kubectl_ok(&["apply", "--server-side", "--force-conflicts", "-f", "crds/"]);
+    let keys = format!(
+        r#"{{"apiVersion": "v1", "kind": "Namespace", "metadata": {{"name": "{KEYS_NAMESPACE}"}}}}"#
+    );
+    let applied = kubectl_with_input(&["apply", "--server-side", "-f", "-"], Some(&keys));
+    assert!(applied.success, "{}{}", applied.stdout, applied.stderr);
     let crds: Vec<String> = hygie::api::crds()
         .iter()
         .map(|crd| format!("crd/{}", crd.metadata.name.as_deref().unwrap_or_default()))

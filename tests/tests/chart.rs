@@ -9,8 +9,8 @@ use std::{path::PathBuf, process::Command, time::Duration};
 use hygie::api::Workspace;
 use hygie_tests::{
     cluster::{
-        apply_as_platform_team, client, install_crds, kubeconfig, kubectl_ok, kubectl_with_input,
-        wait_for,
+        KEYS_NAMESPACE, apply_as_platform_team, client, install_crds, kubeconfig, kubectl_ok,
+        kubectl_with_input, wait_for,
     },
     node::{audit_records, create_locked_bucket, exec, fetch, node_state},
     repo_root,
@@ -59,7 +59,7 @@ fn verification_bundle(namespace: &str, probe: &str) -> serde_json::Value {
             "certifications": [{"type": "HDS", "reference": "Scaleway HDS certificate 2024-HDS-117", "validUntil": "2029-06-30"}],
             "residency": {"country": "FR", "regionLabel": "topology.kubernetes.io/region", "regions": ["fr-par"]},
             "storage": {"storageClassName": "scw-bssd-luks",
-                        "encryption": {"type": "NodeLUKS", "secretSuffix": "-luks", "passphraseKey": "encryptionPassphrase"}},
+                        "encryption": {"type": "NodeLUKS", "secretSuffix": "-luks", "passphraseKey": "encryptionPassphrase", "secretNamespace": "hygie-keys"}},
             "images": {"allowedRegistries": ["registry.hygie.test/"]},
             "network": {"dns": {"namespace": "kube-system", "podLabels": {"k8s-app": "kube-dns"}}}
          }},
@@ -426,4 +426,9 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "--timeout",
         "120s",
     ]);
+    let keys = namespaces.get(KEYS_NAMESPACE).await.unwrap();
+    assert!(
+        keys.metadata.deletion_timestamp.is_none(),
+        "uninstalling the chart leaves the keys' namespace, whose Secrets open the volumes"
+    );
 }

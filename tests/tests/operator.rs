@@ -18,8 +18,8 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{
-        TestNamespace, apply_as_platform_team, bind_a_retained_volume, client, delete_and_wait,
-        install_crds, kubectl, manifest, wait_for,
+        KEYS_NAMESPACE, TestNamespace, apply_as_platform_team, bind_a_retained_volume, client,
+        delete_and_wait, install_crds, kubectl, manifest, wait_for,
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
@@ -149,9 +149,41 @@ impl Scene {
         names
     }
 
+    /// The volume keys of the scene's namespace, in the keys' own namespace.
+    fn keys(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), KEYS_NAMESPACE)
+    }
+
+    /// The key Secret of the scene's claim whose key, beside it, would have been `name`.
+    fn key_name(&self, name: &str) -> String {
+        format!("{}.{name}", self.namespace.name)
+    }
+
+    async fn key(&self, name: &str) -> Secret {
+        self.keys().get(&self.key_name(name)).await.unwrap()
+    }
+
+    /// The workspace's keys, by the name each would have beside its claim.
+    async fn workspace_keys(&self) -> Vec<String> {
+        let listed = self
+            .keys()
+            .list(&ListParams::default().labels("hygie.io/workspace=study"))
+            .await
+            .unwrap();
+        let prefix = format!("{}.", self.namespace.name);
+        let mut names: Vec<String> = listed
+            .items
+            .iter()
+            .filter_map(|o| o.name_any().strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
     async fn secret_data(&self, name: &str) -> Vec<u8> {
-        let secret: Secret = self.api().get(name).await.unwrap();
-        secret.data.unwrap()["encryptionPassphrase"].0.clone()
+        self.key(name).await.data.unwrap()["encryptionPassphrase"]
+            .0
+            .clone()
     }
 
     async fn event_reasons(&self, object: &str) -> Vec<String> {
@@ -273,8 +305,12 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
     );
     assert_eq!(
         scene.children::<Secret>().await,
+        ["study-desktop"],
+        "no key in the study's namespace"
+    );
+    assert_eq!(
+        scene.workspace_keys().await,
         [
-            "study-desktop",
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
             "study-outbox-luks"
@@ -308,8 +344,15 @@ async fn a_workspace_becomes_its_children_keys_and_status() {
         dataset_key,
         "a clone opens with its dataset's key"
     );
-    let secret: Secret = scene.api().get("study-home-luks").await.unwrap();
+    let secret = scene.key("study-home-luks").await;
     assert_eq!(secret.immutable, Some(true));
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .is_none_or(|o| o.is_empty()),
+        "a key in another namespace than its owner's has no owner reference for the garbage collector to read as missing"
+    );
     let copy: PersistentVolumeClaim = scene.api().get("study-ds-cohort-3ef84d6045").await.unwrap();
     assert_eq!(copy.spec.unwrap().data_source.unwrap().name, "cohort-data");
 
@@ -434,7 +477,7 @@ async fn spec_changes_are_followed_and_what_is_no_longer_desired_is_pruned() {
         "volumes stay"
     );
     assert_eq!(
-        scene.children::<Secret>().await,
+        scene.workspace_keys().await,
         [
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
@@ -538,7 +581,7 @@ async fn at_expires_at_the_workload_stops_and_volumes_and_keys_stay() {
         ["study-ds-cohort-3ef84d6045", "study-home", "study-outbox"]
     );
     assert_eq!(
-        scene.children::<Secret>().await,
+        scene.workspace_keys().await,
         [
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
@@ -597,7 +640,7 @@ async fn deletion_removes_workload_volumes_then_keys_and_retains_the_dataset() {
     assert!(scene.children::<StatefulSet>().await.is_empty());
     assert!(scene.children::<PersistentVolumeClaim>().await.is_empty());
     assert!(
-        scene.children::<Secret>().await.is_empty(),
+        scene.workspace_keys().await.is_empty(),
         "the workspace's keys are shredded"
     );
 
@@ -618,11 +661,7 @@ async fn deletion_removes_workload_volumes_then_keys_and_retains_the_dataset() {
         claim.metadata.owner_references.is_none_or(|o| o.is_empty()),
         "and frees it from its owner"
     );
-    let key: Secret = scene
-        .api()
-        .get("cohort-data-luks")
-        .await
-        .expect("Retain keeps the key");
+    let key = scene.key("cohort-data-luks").await;
     assert!(key.metadata.owner_references.is_none_or(|o| o.is_empty()));
 }
 
@@ -636,7 +675,7 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     // A disk bound to the claim, from a StorageClass that would keep it (reclaimPolicy Retain).
     let volume = bind_a_retained_volume(&scene.client, &scene.namespace.name, "cohort-data").await;
-    let key: Secret = scene.api().get("cohort-data-luks").await.unwrap();
+    let key = scene.key("cohort-data-luks").await;
     let datasets: Api<Dataset> = scene.api();
     delete_and_wait(&datasets, "cohort", CONVERGE).await;
     let volumes: Api<PersistentVolume> = Api::all(scene.client.clone());
@@ -646,8 +685,8 @@ async fn shred_deletes_the_key_first_then_the_volume() {
     );
     assert!(
         scene
-            .api::<Secret>()
-            .get_opt("cohort-data-luks")
+            .keys()
+            .get_opt(&scene.key_name("cohort-data-luks"))
             .await
             .unwrap()
             .is_none(),
@@ -685,7 +724,11 @@ async fn shred_deletes_the_key_first_then_the_volume() {
         serde_json::from_str(record["audit_evidence"].as_str().unwrap()).unwrap()
     };
     let shredding = evidence("Shredding");
-    assert_eq!(shredding["keySecret"], "cohort-data-luks");
+    assert_eq!(
+        shredding["keySecret"],
+        scene.key_name("cohort-data-luks").as_str()
+    );
+    assert_eq!(shredding["keySecretNamespace"], KEYS_NAMESPACE);
     assert_eq!(
         shredding["keySecretUid"],
         key.metadata.uid.unwrap().as_str()
@@ -700,6 +743,78 @@ async fn shred_deletes_the_key_first_then_the_volume() {
         scene.profile.spec.storage.storage_class_name.as_str()
     );
     assert_eq!(evidence("Shredded")["persistentVolume"], volume.as_str());
+}
+
+/// An upgrade from the releases that kept keys beside their claims: the key of an existing
+/// volume is copied to the keys' namespace (a new one would not open the volume), the one
+/// beside the claim stays (the volume's PersistentVolume names it for good), and a shred
+/// destroys both, with both in its record.
+#[tokio::test]
+async fn a_key_beside_its_claim_is_copied_out_of_the_namespace_and_shredded_in_both_places() {
+    let _turn = one_at_a_time().await;
+    let mut scene = Scene::new("moved").await;
+    scene.dataset.spec.retention.on_delete = OnDelete::Shred;
+    apply(&[manifest(&scene.profile), manifest(&scene.dataset)]);
+    let dataset: Dataset = scene.api().get("cohort").await.unwrap();
+    let owner = dataset.uid().unwrap();
+    // What an earlier release made: the claim, and its key beside it.
+    let mut earlier = scene.profile.clone();
+    earlier.spec.storage.encryption.secret_namespace = None;
+    let passphrase = "ab".repeat(32);
+    for child in hygie::build::dataset_children(&dataset, &earlier) {
+        let mut object = child.to_json();
+        object["metadata"]["annotations"]["hygie.io/owner-uid"] = owner.clone().into();
+        if object["kind"] == "Secret" {
+            object["stringData"] = json!({"encryptionPassphrase": passphrase});
+        }
+        apply(&[object]);
+    }
+    let beside: Api<Secret> = scene.api();
+    let legacy = beside.get("cohort-data-luks").await.unwrap();
+
+    let operator = Operator::start("moved", LEASE, 3600);
+    scene.wait_dataset_phase(DatasetPhase::Ready).await;
+    assert_eq!(
+        scene.secret_data("cohort-data-luks").await,
+        passphrase.as_bytes(),
+        "the volume's own key, not a new one"
+    );
+    assert!(
+        beside.get_opt("cohort-data-luks").await.unwrap().is_some(),
+        "the key the PersistentVolume names stays"
+    );
+    let moved = scene.key("cohort-data-luks").await;
+
+    let datasets: Api<Dataset> = scene.api();
+    delete_and_wait(&datasets, "cohort", CONVERGE).await;
+    assert!(beside.get_opt("cohort-data-luks").await.unwrap().is_none());
+    assert!(
+        scene
+            .keys()
+            .get_opt(&scene.key_name("cohort-data-luks"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let object = format!("Dataset/{}/cohort", scene.namespace.name);
+    let record = operator
+        .log()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|r| r["audit_action"] == "Shredding" && r["audit_object"] == object.as_str())
+        .expect("a Shredding record");
+    let evidence: serde_json::Value =
+        serde_json::from_str(record["audit_evidence"].as_str().unwrap()).unwrap();
+    let mut uids: Vec<String> = evidence["keySecretUid"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    uids.sort();
+    let mut expected = vec![legacy.uid().unwrap(), moved.uid().unwrap()];
+    expected.sort();
+    assert_eq!(uids, expected, "both keys in the record: {evidence}");
 }
 
 #[tokio::test]
@@ -750,7 +865,7 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
     scene.wait_dataset_phase(DatasetPhase::Ready).await;
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(
-        scene.children::<Secret>().await,
+        scene.workspace_keys().await,
         [
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
@@ -787,7 +902,7 @@ async fn a_killed_operator_converges_on_restart_with_nothing_duplicated_or_lost(
         );
     }
     assert_eq!(
-        scene.children::<Secret>().await,
+        scene.workspace_keys().await,
         [
             "study-ds-cohort-3ef84d6045-luks",
             "study-home-luks",
@@ -945,7 +1060,8 @@ async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_w
     scene.wait_phase(WorkspacePhase::Provisioning).await;
     assert_eq!(replicas(&scene).await, 1);
     let claims = scene.children::<PersistentVolumeClaim>().await;
-    let keys = scene.children::<Secret>().await;
+    let keys = scene.workspace_keys().await;
+    assert!(!keys.is_empty());
 
     // The platform team learns the operator is subject to the CLOUD Act after the fact.
     let mut exposed = scene.profile.clone();
@@ -970,7 +1086,7 @@ async fn a_workspace_stops_when_its_host_declares_foreign_exposure_and_resumes_w
             .any(|r| r == "WorkloadStopped")
     );
     assert_eq!(scene.children::<PersistentVolumeClaim>().await, claims);
-    assert_eq!(scene.children::<Secret>().await, keys, "keys are kept");
+    assert_eq!(scene.workspace_keys().await, keys, "keys are kept");
     // The decision outlives the Event as an audit record in the operator's log.
     let object = format!("Workspace/{}/study", scene.namespace.name);
     let record = operator
@@ -1194,8 +1310,14 @@ async fn foreground_deletion_of_a_retained_dataset_keeps_its_volume_and_key() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let claims: Api<PersistentVolumeClaim> = scene.api();
     assert!(claims.get_opt("cohort-data").await.unwrap().is_some());
-    let secrets: Api<Secret> = scene.api();
-    assert!(secrets.get_opt("cohort-data-luks").await.unwrap().is_some());
+    assert!(
+        scene
+            .keys()
+            .get_opt(&scene.key_name("cohort-data-luks"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -3,12 +3,15 @@
 //! refuses her a pod or a workload that mounts a claim Hygie manages, a claim that clones one,
 //! anything that wears Hygie's labels, a change to a Hygie pod, and a network policy that could
 //! open a Hygie pod's network; holding `admin` too, a Role granting exec or logs and any
-//! RoleBinding. It admits what leaves Hygie's objects alone. The platform team (the cluster's
+//! RoleBinding; holding both, she reads no passphrase, since the keys live in a namespace of
+//! their own. It admits what leaves Hygie's objects alone. The platform team (the cluster's
 //! admin) is not walled in.
 
 use hygie_tests::{
-    cluster::{TestNamespace, client, install_crds, kubectl_ok, kubectl_with_input},
-    users::create_as,
+    cluster::{
+        KEYS_NAMESPACE, TestNamespace, client, install_crds, kubectl_ok, kubectl_with_input,
+    },
+    users::{create_as, kubectl_as},
 };
 use serde_json::{Value, json};
 
@@ -278,6 +281,25 @@ async fn a_namespace_editor_cannot_mount_copy_wear_or_open_what_is_hygies() {
         "bind Kubernetes' view, every pod's logs with it",
     );
     let eve_view = role_binding("eve-view", "ClusterRole", "view");
+
+    // The home's key, where Hygie puts it: out of her namespace, so that neither role reads it.
+    let key = format!("{ns}.study-home-luks");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": key, "namespace": KEYS_NAMESPACE,
+                     "labels": {"app.kubernetes.io/managed-by": "hygie"},
+                     "annotations": {"hygie.io/claim": "study-home", "hygie.io/claim-namespace": ns}},
+        "stringData": {"encryptionPassphrase": "the home's passphrase"}});
+    as_platform_team(KEYS_NAMESPACE, &secret);
+    let read = kubectl_as(
+        "mallory",
+        &["get", "secret", "-n", KEYS_NAMESPACE, &key, "-o", "json"],
+    );
+    assert!(
+        !read.success && read.stderr.contains("Forbidden"),
+        "mallory read a passphrase: {}{}",
+        read.stdout,
+        read.stderr
+    );
 
     // The platform team may still do what the walls refuse others.
     as_platform_team(ns, &pod("inspection", json!({}), Some("study-home")));

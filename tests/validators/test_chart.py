@@ -144,3 +144,19 @@ def test_the_resolver_needs_an_image_and_an_address():
     with pytest.raises(Exception, match="resolver.clusterIP"):
         render({"resolver": {"enabled": True, "image": "registry.k8s.io/coredns/coredns@sha256:" + "1" * 64}})
     assert not any(d["metadata"]["name"].startswith("hygie-resolver") for d in documents(render()))
+
+
+def test_keys_live_in_a_namespace_of_their_own_that_the_release_never_deletes():
+    docs = documents(render(EVERY_OPTION))
+    namespace = next(d for d in docs if d["kind"] == "Namespace")
+    assert namespace["metadata"]["name"] == "hygie-keys"
+    assert namespace["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    for name in ("hygie-scaleway-luks", "hygie-outscale-luks"):
+        parameters = next(d for d in docs if d["kind"] == "StorageClass" and d["metadata"]["name"] == name)["parameters"]
+        assert parameters["csi.storage.k8s.io/node-stage-secret-namespace"] == "hygie-keys", parameters
+        assert parameters["csi.storage.k8s.io/node-stage-secret-name"] == "${pvc.namespace}.${pvc.name}-luks", parameters
+        assert parameters["csi.storage.k8s.io/node-expand-secret-namespace"] == "hygie-keys", parameters
+    elsewhere = documents(render({"keys": {"namespace": "cles", "createNamespace": False}, **{"storageClasses": {"scaleway": {"enabled": True}}}}))
+    assert not any(d["kind"] == "Namespace" for d in elsewhere)
+    scaleway = next(d for d in elsewhere if d["kind"] == "StorageClass")
+    assert scaleway["parameters"]["csi.storage.k8s.io/node-stage-secret-namespace"] == "cles"

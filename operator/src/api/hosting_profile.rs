@@ -206,12 +206,23 @@ pub struct StorageProfile {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.type != 'NodeLUKS' || has(self.passphraseKey)").message("NodeLUKS encryption needs passphraseKey, the key the CSI driver reads in the passphrase Secret").field_path(".passphraseKey"))]
+#[x_kube(validation = Rule::new("self.type != 'NodeLUKS' || has(self.secretNamespace)").message("NodeLUKS encryption needs secretNamespace, where the passphrase Secrets live out of the studies' reach").field_path(".secretNamespace"))]
 pub struct Encryption {
     #[serde(rename = "type")]
     pub kind: EncryptionType,
-    /// NodeLUKS: suffix of the per-volume passphrase Secret, named `<pvc-name><secretSuffix>`.
+    /// NodeLUKS: suffix of the per-volume passphrase Secret, named
+    /// `<pvc-namespace>.<pvc-name><secretSuffix>` in `secretNamespace`.
     #[serde(default = "default_secret_suffix")]
     pub secret_suffix: String,
+    /// NodeLUKS: the namespace of the passphrase Secrets, which only the operator and the nodes
+    /// read (the StorageClass names it as its fixed `node-stage-secret-namespace`). Never a
+    /// study's namespace: there, Kubernetes' `edit` role reads every Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
+    pub secret_namespace: Option<String>,
     /// NodeLUKS: key of the passphrase in that Secret (Scaleway `encryptionPassphrase`, Outscale `key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase_key: Option<String>,

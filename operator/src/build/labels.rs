@@ -20,6 +20,10 @@ pub const PASSPHRASE_GENERATED: &str = "generated";
 /// its claim exists.
 pub const CLAIM: &str = "hygie.io/claim";
 
+/// Annotation on a passphrase Secret naming the namespace of the claim it opens, which is not
+/// the Secret's own: keys live out of the study's namespace.
+pub const CLAIM_NAMESPACE: &str = "hygie.io/claim-namespace";
+
 /// Annotation on every child naming the UID of the Dataset or Workspace it belongs to: how a
 /// child is told from another owner's object of the same name, with or without an owner
 /// reference (a retained volume has none).

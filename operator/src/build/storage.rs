@@ -1,9 +1,13 @@
 //! Encrypted volume claims and their passphrase Secrets.
 //!
-//! With `NodeLUKS` encryption the CSI driver opens each volume with a passphrase read from a
-//! Secret named `<claim><secretSuffix>` in the claim's namespace, so that Secret must exist
-//! before the claim. The builders produce the Secret without key material: the controller puts
-//! the key in when it creates the Secret, and render output never carries one.
+//! With `NodeLUKS` encryption the CSI driver opens each volume with a passphrase the kubelet
+//! reads from a Secret, so that Secret must exist before the claim. It lives in the profile's
+//! `secretNamespace`, named `<claim-namespace>.<claim><secretSuffix>`: out of the study's
+//! namespace, whose `edit` role reads every Secret there. A Secret in another namespace than
+//! its owner carries no owner reference (the garbage collector would take such a reference for
+//! a missing owner and delete the key); Hygie deletes it itself, with its record. The builders
+//! produce the Secret without key material: the controller puts the key in when it creates the
+//! Secret, and render output never carries one.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +20,7 @@ use k8s_openapi::{
 };
 use kube::api::ObjectMeta;
 
-use super::labels::{CLAIM, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE};
+use super::labels::{CLAIM, CLAIM_NAMESPACE, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE};
 use crate::api::hosting_profile::{EncryptionType, HostingProfile};
 
 /// Where an encrypted volume's content and key come from.
@@ -70,11 +74,23 @@ pub fn encrypted_volume(
     (secret, claim)
 }
 
-/// The name of the passphrase Secret of `claim` under `profile`, if the profile uses one.
-pub fn passphrase_secret_name(claim: &str, profile: &HostingProfile) -> Option<String> {
+/// Where the passphrase Secret of `claim` (in `namespace`) lives under `profile`, as
+/// (namespace, name), if the profile uses one. A profile without `secretNamespace`, which
+/// `check` refuses, keeps the Secret beside its claim as the first releases did.
+pub fn passphrase_secret_place(
+    claim: &str,
+    namespace: &str,
+    profile: &HostingProfile,
+) -> Option<(String, String)> {
     let encryption = &profile.spec.storage.encryption;
-    (encryption.kind == EncryptionType::NodeLuks)
-        .then(|| format!("{claim}{}", encryption.secret_suffix))
+    if encryption.kind != EncryptionType::NodeLuks {
+        return None;
+    }
+    let suffix = &encryption.secret_suffix;
+    Some(match &encryption.secret_namespace {
+        Some(keys) => (keys.clone(), format!("{namespace}.{claim}{suffix}")),
+        None => (namespace.to_owned(), format!("{claim}{suffix}")),
+    })
 }
 
 fn passphrase_secret(
@@ -84,19 +100,20 @@ fn passphrase_secret(
     profile: &HostingProfile,
     origin: &Origin,
 ) -> Option<Secret> {
-    let name = passphrase_secret_name(claim, profile)?;
+    let (keys, name) = passphrase_secret_place(claim, namespace, profile)?;
     let source = match origin {
         Origin::Empty => PASSPHRASE_GENERATED.to_owned(),
-        Origin::CloneOf(source) => passphrase_secret_name(source, profile)?,
+        Origin::CloneOf(source) => passphrase_secret_place(source, namespace, profile)?.1,
     };
     Some(Secret {
         metadata: ObjectMeta {
             name: Some(name),
-            namespace: Some(namespace.into()),
+            namespace: Some(keys),
             labels: Some(labels.clone()),
             annotations: Some(BTreeMap::from([
                 (PASSPHRASE_SOURCE.into(), source),
                 (CLAIM.into(), claim.to_owned()),
+                (CLAIM_NAMESPACE.into(), namespace.to_owned()),
             ])),
             ..Default::default()
         },

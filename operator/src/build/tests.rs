@@ -251,9 +251,11 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
             .position(|n| n == name)
             .unwrap_or_else(|| panic!("{name} in {order:?}"))
     };
-    assert!(position("Secret/study-home-luks") < position("PersistentVolumeClaim/study-home"));
     assert!(
-        position("Secret/study-ds-cohort-3ef84d6045-luks")
+        position("Secret/research.study-home-luks") < position("PersistentVolumeClaim/study-home")
+    );
+    assert!(
+        position("Secret/research.study-ds-cohort-3ef84d6045-luks")
             < position("PersistentVolumeClaim/study-ds-cohort-3ef84d6045")
     );
     for child in &children {
@@ -263,6 +265,16 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
                 "no key material in built objects"
             );
             assert_eq!(secret.immutable, Some(true));
+            assert_eq!(
+                secret.metadata.namespace.as_deref(),
+                Some("hygie-keys"),
+                "keys live out of the study's namespace"
+            );
+            assert_eq!(
+                secret.annotations()[labels::CLAIM_NAMESPACE],
+                "research",
+                "a key names the namespace of the claim it opens"
+            );
         }
     }
     let source = |name: &str| {
@@ -276,10 +288,13 @@ fn nodeluks_secrets_come_before_their_claims_without_key_material() {
             .unwrap()[labels::PASSPHRASE_SOURCE]
             .clone()
     };
-    assert_eq!(source("study-home-luks"), labels::PASSPHRASE_GENERATED);
     assert_eq!(
-        source("study-ds-cohort-3ef84d6045-luks"),
-        "cohort-data-luks",
+        source("research.study-home-luks"),
+        labels::PASSPHRASE_GENERATED
+    );
+    assert_eq!(
+        source("research.study-ds-cohort-3ef84d6045-luks"),
+        "research.cohort-data-luks",
         "a clone opens with the dataset's key"
     );
 
@@ -432,7 +447,7 @@ fn a_dataset_becomes_its_encrypted_claim_and_for_s3_an_isolated_import_job() {
     assert_eq!(
         names(&dataset_children(&dataset(), &luks_profile())),
         [
-            "Secret/cohort-data-luks",
+            "Secret/research.cohort-data-luks",
             "PersistentVolumeClaim/cohort-data"
         ]
     );
@@ -500,7 +515,7 @@ fn a_claim_source_is_cloned_into_the_dataset_volume() {
     );
     assert_eq!(
         children[0].meta().annotations.as_ref().unwrap()[labels::PASSPHRASE_SOURCE],
-        "export-luks"
+        "research.export-luks"
     );
 }
 

@@ -28,7 +28,10 @@ use crate::{
     admission::NOT_ADOPTED,
     build::{
         Child,
-        labels::{APPLIED_HASH, CLAIM, OWNER_UID, Owner, PASSPHRASE_GENERATED, PASSPHRASE_SOURCE},
+        labels::{
+            APPLIED_HASH, CLAIM, CLAIM_NAMESPACE, OWNER_UID, Owner, PASSPHRASE_GENERATED,
+            PASSPHRASE_SOURCE,
+        },
     },
 };
 
@@ -52,7 +55,9 @@ type ChildKey = (&'static str, String, String);
 /// `children` marked as `owner`'s by its UID, and, but for those `outlives` keeps, owned by it
 /// as their controller: garbage-collected with it, and its reconcile triggered by their
 /// changes. What outlives the owner (a retained dataset's volume and key) carries no owner
-/// reference at all, so that no garbage collection, foreground deletion included, can take it.
+/// reference at all, so that no garbage collection, foreground deletion included, can take it;
+/// nor does a child in another namespace than its owner's (a key), which the garbage collector
+/// would read as an orphan and delete at once.
 pub fn owned_by<K: Resource<DynamicType = ()>>(
     mut children: Vec<Child>,
     owner: &K,
@@ -61,8 +66,9 @@ pub fn owned_by<K: Resource<DynamicType = ()>>(
     let reference = owner
         .controller_owner_ref(&())
         .expect("an object read from the API server has a uid");
+    let home = owner.meta().namespace.clone();
     for child in &mut children {
-        let kept = outlives(child);
+        let kept = outlives(child) || child.meta().namespace != home;
         let meta = child.meta_mut();
         meta.annotations
             .get_or_insert_with(Default::default)
@@ -125,6 +131,14 @@ pub struct Changes {
     pub keys_created: Vec<String>,
 }
 
+/// The passphrase of an existing volume, kept from where its Secret was, to be written where
+/// its Secret now belongs.
+struct Kept {
+    passphrase: Passphrase,
+    /// The Secret it was read from, as `namespace/name`.
+    place: String,
+}
+
 /// Whether `secret` is a volume key: the builders mark every key with where its passphrase
 /// comes from.
 fn is_key(secret: &Secret) -> bool {
@@ -174,12 +188,18 @@ impl Applier {
                 }
                 Child::Secret(secret) => {
                     if self.cache.get("Secret", &namespace, &name).is_none() {
-                        self.refuse_a_new_key_for_an_existing_volume(secret, &namespace)
-                            .await?;
                         let key = passphrase_key
                             .ok_or_else(|| Error::Waiting("a passphraseKey".into()))?;
-                        self.create_key(secret, &namespace, key).await?;
-                        changes.keys_created.push(format!("Secret/{name}"));
+                        let kept = self.key_of_an_existing_volume(secret, key).await?;
+                        let note = match &kept {
+                            Some(Kept { place, .. }) => format!(
+                                "Secret/{namespace}/{name} (a copy of {place}, which the volume's PersistentVolume still names)"
+                            ),
+                            None => format!("Secret/{namespace}/{name}"),
+                        };
+                        self.create_key(secret, &namespace, key, kept.map(|k| k.passphrase))
+                            .await?;
+                        changes.keys_created.push(note);
                     }
                 }
                 _ => {
@@ -267,37 +287,51 @@ impl Applier {
         }
     }
 
-    /// A key Secret missing while the claim it opens exists was deleted by someone: the volume
-    /// was formatted with the old key, so a new one would not open it, and would hide the loss.
-    /// The Secret is read from the API server first, so that a cache behind the claim's does not
-    /// pass for a loss.
-    async fn refuse_a_new_key_for_an_existing_volume(
-        &self,
-        secret: &Secret,
-        namespace: &str,
-    ) -> Result<()> {
-        let Some(claim) = secret.annotations().get(CLAIM) else {
-            return Ok(());
+    /// The passphrase a key Secret missing while the claim it opens exists must carry, or why
+    /// there is none. Such a claim's volume was formatted with a key already: a new one would
+    /// not open it, and would hide the loss. The key is still where the first releases put it,
+    /// beside the claim (`<claim><suffix>`, the Secret's own name less its namespace prefix),
+    /// when the profile has since moved keys to a namespace of their own: it is copied, and
+    /// stays, since the claim's PersistentVolume names it for good. Otherwise it was deleted by
+    /// someone. The Secrets are read from the API server, so that a cache behind the claim's
+    /// does not pass for a loss.
+    async fn key_of_an_existing_volume(&self, secret: &Secret, key: &str) -> Result<Option<Kept>> {
+        let annotations = secret.annotations();
+        let Some(claim) = annotations.get(CLAIM) else {
+            return Ok(None);
         };
+        let namespace = secret.namespace().unwrap_or_default();
+        let claim_namespace = annotations.get(CLAIM_NAMESPACE).unwrap_or(&namespace);
         if self
             .cache
-            .get("PersistentVolumeClaim", namespace, claim)
+            .get("PersistentVolumeClaim", claim_namespace, claim)
             .is_none()
         {
-            return Ok(());
+            return Ok(None);
         }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        if secrets
-            .get_metadata_opt(&secret.name_any())
-            .await?
-            .is_some()
-        {
-            return Ok(());
+        let name = secret.name_any();
+        let here: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        if here.get_metadata_opt(&name).await?.is_some() {
+            return Ok(None);
         }
-        Err(Error::KeyLost {
-            secret: format!("{namespace}/{}", secret.name_any()),
-            claim: format!("{namespace}/{claim}"),
-        })
+        let lost = || Error::KeyLost {
+            secret: format!("{namespace}/{name}"),
+            claim: format!("{claim_namespace}/{claim}"),
+        };
+        let Some(legacy) = name.strip_prefix(&format!("{claim_namespace}.")) else {
+            return Err(lost());
+        };
+        let beside: Api<Secret> = Api::namespaced(self.client.clone(), claim_namespace);
+        let ours = owner_uid(&secret.metadata);
+        let found = beside.get_opt(legacy).await?.filter(|found| {
+            owner_uid(&found.metadata).is_some() && owner_uid(&found.metadata) == ours
+        });
+        let passphrase = found.as_ref().and_then(|s| Passphrase::read(s, key));
+        let passphrase = passphrase.ok_or_else(lost)?;
+        Ok(Some(Kept {
+            passphrase,
+            place: format!("{claim_namespace}/{legacy}"),
+        }))
     }
 
     /// Creates a Secret that is not a volume key (a desktop credential, the same every time it
@@ -323,11 +357,20 @@ impl Applier {
         }
     }
 
-    async fn create_key(&self, secret: &Secret, namespace: &str, key: &str) -> Result<()> {
+    /// Creates a key Secret with `kept`, the passphrase of the volume it opens, or else the one
+    /// its annotation says: a new one, or its source claim's.
+    async fn create_key(
+        &self,
+        secret: &Secret,
+        namespace: &str,
+        key: &str,
+        kept: Option<Passphrase>,
+    ) -> Result<()> {
         let annotations = secret.metadata.annotations.clone().unwrap_or_default();
-        let passphrase = match annotations.get(PASSPHRASE_SOURCE).map(String::as_str) {
-            Some(PASSPHRASE_GENERATED) | None => Passphrase::generate()?,
-            Some(source) => {
+        let passphrase = match (kept, annotations.get(PASSPHRASE_SOURCE).map(String::as_str)) {
+            (Some(kept), _) => kept,
+            (None, Some(PASSPHRASE_GENERATED) | None) => Passphrase::generate()?,
+            (None, Some(source)) => {
                 let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
                 let original = secrets.get_opt(source).await?;
                 original
@@ -362,8 +405,9 @@ impl Applier {
         }
     }
 
-    /// Deletes the children of `owner` in `namespace` that are not in `desired`, workloads
-    /// first and keys last. A key is kept while the claim it opens exists.
+    /// Deletes the children of `owner` (in `namespace`, its keys wherever they are) that are
+    /// not in `desired`, workloads first and keys last. A key is kept while the claim it opens
+    /// exists.
     pub async fn prune(
         &self,
         owner: Owner<'_>,
@@ -371,48 +415,75 @@ impl Applier {
         namespace: &str,
         desired: &[Child],
     ) -> Result<Vec<String>> {
-        let wanted: BTreeSet<(&str, String)> =
-            desired.iter().map(|c| (c.kind(), c.name())).collect();
+        let wanted: BTreeSet<(&str, String, String)> = desired
+            .iter()
+            .map(|c| {
+                let place = c.meta().namespace.clone().unwrap_or_default();
+                (c.kind(), place, c.name())
+            })
+            .collect();
         let mut removed = Vec::new();
         let kinds: Vec<&'static str> = REMOVAL_STAGES.concat();
         for kind in kinds {
-            for meta in self.cache.matching(kind, namespace, &owner.selector()) {
+            for meta in self.children(kind, owner, owner_uid, namespace) {
+                let place = meta.namespace.clone().unwrap_or_default();
                 let name = meta.name.clone().unwrap_or_default();
-                if wanted.contains(&(kind, name.clone()))
+                if wanted.contains(&(kind, place.clone(), name.clone()))
                     || meta.deletion_timestamp.is_some()
-                    || check_owner(kind, &meta, Some(owner_uid)).is_err()
                 {
                     continue;
                 }
-                if kind == "Secret" && self.claim_remains(&meta, namespace, &wanted) {
+                if kind == "Secret" && self.claim_remains(&meta, &wanted) {
                     continue;
                 }
-                delete(&self.client, kind, namespace, &name).await?;
-                self.forget(kind, namespace, &name);
+                delete(&self.client, kind, &place, &name).await?;
+                self.forget(kind, &place, &name);
                 removed.push(format!("{kind}/{name}"));
             }
         }
         Ok(removed)
     }
 
+    /// The children of `kind` Hygie made for `owner`: those of its namespace it may touch, and
+    /// those elsewhere marked with its UID.
+    fn children(
+        &self,
+        kind: &'static str,
+        owner: Owner<'_>,
+        owner_uid: &str,
+        namespace: &str,
+    ) -> Vec<ObjectMeta> {
+        let mut found = self
+            .cache
+            .of_owner(kind, namespace, &owner.selector(), owner_uid);
+        found.retain(|meta| check_owner(kind, meta, Some(owner_uid)).is_ok());
+        found
+    }
+
     fn claim_remains(
         &self,
         secret: &ObjectMeta,
-        namespace: &str,
-        wanted: &BTreeSet<(&str, String)>,
+        wanted: &BTreeSet<(&str, String, String)>,
     ) -> bool {
-        let claim = secret.annotations.as_ref().and_then(|a| a.get(CLAIM));
+        let annotations = secret.annotations.as_ref();
+        let claim = annotations.and_then(|a| a.get(CLAIM));
+        let namespace = annotations
+            .and_then(|a| a.get(CLAIM_NAMESPACE))
+            .or(secret.namespace.as_ref())
+            .cloned()
+            .unwrap_or_default();
         claim.is_none_or(|claim| {
-            wanted.contains(&("PersistentVolumeClaim", claim.clone()))
+            wanted.contains(&("PersistentVolumeClaim", namespace.clone(), claim.clone()))
                 || self
                     .cache
-                    .get("PersistentVolumeClaim", namespace, claim)
+                    .get("PersistentVolumeClaim", &namespace, claim)
                     .is_some()
         })
     }
 
-    /// Deletes every child of `owner` of the given kinds. Returns the ones still present
-    /// (being deleted), so that the caller waits before the next step.
+    /// Deletes every child of `owner` of the given kinds (in `namespace`, its keys wherever
+    /// they are). Returns the ones still present (being deleted), so that the caller waits
+    /// before the next step.
     pub async fn remove_kinds(
         &self,
         owner: Owner<'_>,
@@ -422,15 +493,13 @@ impl Applier {
     ) -> Result<Vec<String>> {
         let mut remaining = Vec::new();
         for kind in kinds {
-            for meta in self.cache.matching(kind, namespace, &owner.selector()) {
-                if check_owner(kind, &meta, Some(owner_uid)).is_err() {
-                    continue;
-                }
+            for meta in self.children(kind, owner, owner_uid, namespace) {
+                let place = meta.namespace.clone().unwrap_or_default();
                 let name = meta.name.clone().unwrap_or_default();
                 if meta.deletion_timestamp.is_none() {
-                    delete(&self.client, kind, namespace, &name).await?;
+                    delete(&self.client, kind, &place, &name).await?;
                 }
-                self.forget(kind, namespace, &name);
+                self.forget(kind, &place, &name);
                 remaining.push(format!("{kind}/{name}"));
             }
         }

@@ -68,6 +68,21 @@ impl ChildCache {
             .unwrap_or_default()
     }
 
+    /// The children of `kind` of the owner `selector` and `owner_uid` name, whether in the
+    /// owner's `namespace` or elsewhere (see [`KnownStore::of_owner`]).
+    pub fn of_owner(
+        &self,
+        kind: &str,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+        owner_uid: &str,
+    ) -> Vec<ObjectMeta> {
+        self.by_kind
+            .get(kind)
+            .map(|store| store.of_owner(namespace, selector, owner_uid))
+            .unwrap_or_default()
+    }
+
     /// Waits until every child kind has been listed once, at most `limit`. Until then an
     /// absent child may only be unlisted yet: no cleanup or prune may conclude from it.
     pub async fn wait_until_ready(&self, limit: std::time::Duration) -> bool {

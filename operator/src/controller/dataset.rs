@@ -12,7 +12,7 @@ use std::{
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams},
     runtime::reflector::ObjectRef,
     runtime::{controller::Action, finalizer},
 };
@@ -25,7 +25,9 @@ use super::{
     error::{Error, Result},
     events::{Evidence, normal, publish, publish_with_evidence, warning},
     export::JobOutcome,
-    jobs, requeue_at, settle,
+    jobs,
+    keys::key_evidence,
+    requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
 };
@@ -174,25 +176,35 @@ async fn delete_with_its_disk(context: &Context, volume: &str) -> Result<Vec<Str
 /// are created once, so those made before retention kept them out of garbage collection keep
 /// theirs until now).
 async fn release_retained(dataset: &Dataset, context: &Context) -> Result<()> {
-    let namespace = dataset.namespace().unwrap_or_default();
-    let owner = Owner::Dataset(&dataset.name_any());
     for kind in ["Secret", "PersistentVolumeClaim"] {
-        for meta in context
-            .dataset_children
-            .cache
-            .matching(kind, &namespace, &owner.selector())
-        {
+        for meta in volume_and_keys(dataset, context, kind) {
             if meta
                 .owner_references
                 .as_ref()
                 .is_some_and(|r| !r.is_empty())
             {
-                let name = meta.name.unwrap_or_default();
-                orphan(&context.client, kind, &namespace, &name).await?;
+                let (namespace, name) = (meta.namespace, meta.name);
+                orphan(
+                    &context.client,
+                    kind,
+                    &namespace.unwrap_or_default(),
+                    &name.unwrap_or_default(),
+                )
+                .await?;
             }
         }
     }
     Ok(())
+}
+
+/// The dataset's children of `kind`, a claim or its keys, wherever they live.
+fn volume_and_keys(dataset: &Dataset, context: &Context, kind: &str) -> Vec<ObjectMeta> {
+    let namespace = dataset.namespace().unwrap_or_default();
+    let owner = Owner::Dataset(&dataset.name_any());
+    context
+        .dataset_children
+        .cache
+        .of_owner(kind, &namespace, &owner.selector(), &uid(dataset))
 }
 
 /// Import progress, as the import Job reports it.
@@ -539,10 +551,11 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
         OnDelete::Retain => {
             let mut kept = Vec::new();
             for kind in ["PersistentVolumeClaim", "Secret"] {
-                for meta in children.cache.matching(kind, &namespace, &owner.selector()) {
+                for meta in volume_and_keys(dataset, context, kind) {
+                    let place = meta.namespace.unwrap_or_default();
                     let child = meta.name.unwrap_or_default();
-                    orphan(&context.client, kind, &namespace, &child).await?;
-                    kept.push(format!("{kind}/{child}"));
+                    orphan(&context.client, kind, &place, &child).await?;
+                    kept.push(format!("{kind}/{place}/{child}"));
                 }
             }
             publish(
@@ -559,17 +572,8 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                 ("claim", dataset_claim_name(&name)),
                 ("storageClass", storage_class(dataset, context)),
             ]);
-            let present = children
-                .cache
-                .matching("Secret", &namespace, &owner.selector());
-            if let Some(key) = present.first() {
-                evidence.insert("keySecret", key.name.clone().unwrap_or_default());
-                evidence.insert("keySecretUid", key.uid.clone().unwrap_or_default());
-                evidence.insert(
-                    "keySecretResourceVersion",
-                    key.resource_version.clone().unwrap_or_default(),
-                );
-            }
+            let present = volume_and_keys(dataset, context, "Secret");
+            key_evidence(&mut evidence, &present);
             let keys = children
                 .remove_kinds(owner, &uid(dataset), &namespace, &["Secret"])
                 .await?;

@@ -6,8 +6,12 @@
 use std::{collections::BTreeMap, fmt};
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::api::ObjectMeta;
 
-use super::error::{Error, Result};
+use super::{
+    error::{Error, Result},
+    events::Evidence,
+};
 
 /// Key material for one volume.
 pub struct Passphrase(Vec<u8>);
@@ -41,6 +45,29 @@ impl Passphrase {
         secret.data = Some(BTreeMap::from([(key.to_owned(), ByteString(self.0))]));
         secret
     }
+}
+
+/// What names the key Secrets a step destroys, for its record: each Secret's namespace, name,
+/// UID and resourceVersion as they were, in that order, joined when there are several (a
+/// volume opened by keys in both places, during a move).
+pub fn key_evidence<'a>(evidence: &mut Evidence, keys: impl IntoIterator<Item = &'a ObjectMeta>) {
+    let keys: Vec<&ObjectMeta> = keys.into_iter().collect();
+    if keys.is_empty() {
+        return;
+    }
+    let field = |read: fn(&ObjectMeta) -> Option<&String>| {
+        keys.iter()
+            .map(|k| read(k).cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    evidence.insert("keySecret", field(|k| k.name.as_ref()));
+    evidence.insert("keySecretNamespace", field(|k| k.namespace.as_ref()));
+    evidence.insert("keySecretUid", field(|k| k.uid.as_ref()));
+    evidence.insert(
+        "keySecretResourceVersion",
+        field(|k| k.resource_version.as_ref()),
+    );
 }
 
 impl fmt::Debug for Passphrase {

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::{api::ObjectMeta, runtime::watcher};
 
 use crate::build::labels::{
-    APPLIED_HASH, CLAIM, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE,
+    APPLIED_HASH, CLAIM, CLAIM_NAMESPACE, DATASET, EXPORT_REQUEST, MANAGED_BY, OWNER_UID, WORKSPACE,
 };
 
 /// The labels Hygie selects its children by.
@@ -28,6 +28,7 @@ struct Known {
     labels: Vec<(&'static str, String)>,
     owner_uid: Option<String>,
     claim: Option<String>,
+    claim_namespace: Option<String>,
     /// The digest of what Hygie applied, kept only while nobody else has written the object.
     applied_hash: Option<String>,
     /// Owner references: whether each is the controller, and its UID.
@@ -49,6 +50,7 @@ impl Known {
             labels,
             owner_uid: annotation(OWNER_UID),
             claim: annotation(CLAIM),
+            claim_namespace: annotation(CLAIM_NAMESPACE),
             applied_hash: annotation(APPLIED_HASH).filter(|_| !written_by_others(meta)),
             owners: meta
                 .owner_references
@@ -65,6 +67,7 @@ impl Known {
         let annotations: BTreeMap<String, String> = [
             (OWNER_UID, &self.owner_uid),
             (CLAIM, &self.claim),
+            (CLAIM_NAMESPACE, &self.claim_namespace),
             (APPLIED_HASH, &self.applied_hash),
         ]
         .into_iter()
@@ -204,12 +207,35 @@ impl KnownStore {
         namespace: &str,
         selector: &BTreeMap<String, String>,
     ) -> Vec<ObjectMeta> {
+        self.filtered(selector, |ns, _| ns == namespace)
+    }
+
+    /// The children whose labels include all of `selector`, in `namespace` or, elsewhere, marked
+    /// with `owner_uid` itself: labels name an owner only within its namespace, and a child
+    /// that lives apart from its owner (a key) is told from another namespace's by its owner's
+    /// UID.
+    pub fn of_owner(
+        &self,
+        namespace: &str,
+        selector: &BTreeMap<String, String>,
+        owner_uid: &str,
+    ) -> Vec<ObjectMeta> {
+        self.filtered(selector, |ns, known| {
+            ns == namespace || known.owner_uid.as_deref() == Some(owner_uid)
+        })
+    }
+
+    fn filtered(
+        &self,
+        selector: &BTreeMap<String, String>,
+        place: impl Fn(&str, &Known) -> bool,
+    ) -> Vec<ObjectMeta> {
         let entries = self.entries.lock().expect("not poisoned");
         entries
             .current
             .iter()
             .filter(|((ns, _), known)| {
-                ns == namespace
+                place(ns, known)
                     && selector.iter().all(|(key, value)| {
                         known.labels.iter().any(|(k, v)| k == key && v == value)
                     })

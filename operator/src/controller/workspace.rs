@@ -25,6 +25,7 @@ use super::{
     error::{Error, Result},
     events::{Evidence, normal, publish, publish_with_evidence, warning},
     idle::{Wakefulness, idle_after, wakefulness},
+    keys::key_evidence,
     requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
@@ -689,6 +690,7 @@ async fn write_status(
 async fn deletion_evidence(
     context: &Context,
     owner: Owner<'_>,
+    owner_uid: &str,
     namespace: &str,
     kinds: &[&str],
 ) -> Result<Vec<(&'static str, Evidence)>> {
@@ -696,7 +698,7 @@ async fn deletion_evidence(
     let mut proofs = Vec::new();
     let going = |kind: &str| {
         cache
-            .matching(kind, namespace, &owner.selector())
+            .of_owner(kind, namespace, &owner.selector(), owner_uid)
             .into_iter()
             .filter(|m| m.deletion_timestamp.is_none())
     };
@@ -731,18 +733,9 @@ async fn deletion_evidence(
                 .as_ref()
                 .and_then(|a| a.get(crate::build::labels::CLAIM))
                 .cloned();
-            proofs.push((
-                "KeyDestroyed",
-                Evidence::from([
-                    ("keySecret", meta.name.unwrap_or_default()),
-                    ("keySecretUid", meta.uid.unwrap_or_default()),
-                    (
-                        "keySecretResourceVersion",
-                        meta.resource_version.unwrap_or_default(),
-                    ),
-                    ("claim", claim.unwrap_or_default()),
-                ]),
-            ));
+            let mut evidence = Evidence::from([("claim", claim.unwrap_or_default())]);
+            key_evidence(&mut evidence, [&meta]);
+            proofs.push(("KeyDestroyed", evidence));
         }
     }
     Ok(proofs)
@@ -753,7 +746,7 @@ async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     let namespace = workspace.namespace().unwrap_or_default();
     let owner = Owner::Workspace(&name);
     for kinds in REMOVAL_STAGES {
-        let proofs = deletion_evidence(context, owner, &namespace, kinds).await?;
+        let proofs = deletion_evidence(context, owner, &uid(workspace), &namespace, kinds).await?;
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &uid(workspace), &namespace, kinds)

@@ -119,6 +119,18 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
             "NodeLUKS needs the key the CSI driver reads in the passphrase Secret (Scaleway: encryptionPassphrase, Outscale: key)",
         );
     }
+    if encryption.kind == EncryptionType::NodeLuks
+        && encryption
+            .secret_namespace
+            .as_deref()
+            .is_none_or(str::is_empty)
+    {
+        findings.add(
+            Rule::Encryption,
+            "spec.storage.encryption.secretNamespace",
+            "NodeLUKS passphrases need a namespace of their own, which only the operator and the nodes read: beside the claims, the namespace's edit role reads them",
+        );
+    }
 
     check_prefixes(
         &mut findings,

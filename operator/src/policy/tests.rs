@@ -132,6 +132,12 @@ fn hyg003_health_data_needs_encryption_and_nodeluks_a_key() {
         found(&check_profile(&luks, now())),
         ["HYG003 spec.storage.encryption.passphraseKey"]
     );
+    let mut beside_the_claims = luks_profile();
+    beside_the_claims.spec.storage.encryption.secret_namespace = None;
+    assert_eq!(
+        found(&check_profile(&beside_the_claims, now())),
+        ["HYG003 spec.storage.encryption.secretNamespace"]
+    );
 }
 
 #[test]

@@ -86,9 +86,9 @@ fn staging_clones_the_outbox_and_copies_into_a_new_volume_with_a_key_of_its_own(
         [
             "ServiceAccount/table-1",
             "NetworkPolicy/table-1-deny-all",
-            "Secret/table-1-snapshot-luks",
+            "Secret/research.table-1-snapshot-luks",
             "PersistentVolumeClaim/table-1-snapshot",
-            "Secret/table-1-staged-luks",
+            "Secret/research.table-1-staged-luks",
             "PersistentVolumeClaim/table-1-staged",
             "Job/table-1-stage",
         ]
@@ -112,10 +112,13 @@ fn staging_clones_the_outbox_and_copies_into_a_new_volume_with_a_key_of_its_own(
         })
     };
     assert_eq!(
-        source("table-1-snapshot-luks").as_deref(),
-        Some("study-outbox-luks")
+        source("research.table-1-snapshot-luks").as_deref(),
+        Some("research.study-outbox-luks")
     );
-    assert_eq!(source("table-1-staged-luks").as_deref(), Some("generated"));
+    assert_eq!(
+        source("research.table-1-staged-luks").as_deref(),
+        Some("generated")
+    );
 
     let pod = pod_of(&children);
     let container = &pod.containers[0];

@@ -19,7 +19,9 @@ use super::{
     children_listed,
     error::{Error, Result},
     events::{Evidence, normal, publish, publish_with_evidence, warning},
-    jobs, requeue_at, settle,
+    jobs,
+    keys::key_evidence,
+    requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
     workspace::{inventory, violations},
@@ -341,10 +343,12 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
         ],
     ];
     for kinds in stages {
-        let keys = context
-            .export_children
-            .cache
-            .matching("Secret", &namespace, &owner.selector());
+        let keys = context.export_children.cache.of_owner(
+            "Secret",
+            &namespace,
+            &owner.selector(),
+            &uid(request),
+        );
         let remaining = context
             .export_children
             .remove_kinds(owner, &uid(request), &namespace, kinds)
@@ -368,17 +372,10 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
 fn staged_key_evidence(request: &str, keys: &[kube::api::ObjectMeta]) -> Evidence {
     let names = ExportNames::of(request);
     let mut evidence = Evidence::from([("claim", names.staged.clone())]);
-    let staged_key = keys
+    let staged_keys = keys
         .iter()
-        .find(|k| k.annotations.as_ref().and_then(|a| a.get(CLAIM)) == Some(&names.staged));
-    if let Some(key) = staged_key {
-        evidence.insert("keySecret", key.name.clone().unwrap_or_default());
-        evidence.insert("keySecretUid", key.uid.clone().unwrap_or_default());
-        evidence.insert(
-            "keySecretResourceVersion",
-            key.resource_version.clone().unwrap_or_default(),
-        );
-    }
+        .filter(|k| k.annotations.as_ref().and_then(|a| a.get(CLAIM)) == Some(&names.staged));
+    key_evidence(&mut evidence, staged_keys);
     evidence
 }
 
