@@ -19,8 +19,8 @@ use hygie::{
 };
 use hygie_tests::{
     cluster::{
-        TestNamespace, apply_as_platform_team, client, create_namespace, install_crds, kubectl,
-        kubectl_ok, manifest, wait_for,
+        KEYS_NAMESPACE, TestNamespace, apply_as_platform_team, client, create_namespace,
+        install_crds, kubectl, kubectl_ok, manifest, wait_for,
     },
     node::{audit_records, create_locked_bucket, exec, fetch, node_state, probe_image, s3},
     operator::{Operator, one_at_a_time},
@@ -183,6 +183,16 @@ impl Scene {
         Api::namespaced(self.client.clone(), self.ns())
     }
 
+    /// The volume keys, in their own namespace.
+    fn keys(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), KEYS_NAMESPACE)
+    }
+
+    /// The name of the key Secret of the claim `claim` of the scene's namespace.
+    fn key_name(&self, claim: &str) -> String {
+        format!("{}.{claim}-luks", self.ns())
+    }
+
     /// The claim the dataset clones, filled by a pod before Hygie sees it, with the passphrase
     /// Secret its class reads, as the pipeline that exported the registry would leave it.
     async fn fill_the_source_claim(&self) {
@@ -209,10 +219,15 @@ impl Scene {
             .unwrap()
             .remove("readinessProbe");
         apply_in(
+            KEYS_NAMESPACE,
+            &[
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": self.key_name(&source)},
+                   "stringData": {"encryptionPassphrase": "the exporting pipeline's passphrase"}}),
+            ],
+        );
+        apply_in(
             self.ns(),
             &[
-                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{source}-luks")},
-                   "stringData": {"encryptionPassphrase": "the exporting pipeline's passphrase"}}),
                 json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": source},
                    "spec": {"storageClassName": "scw-bssd-luks", "accessModes": ["ReadWriteOnce"],
                             "resources": {"requests": {"storage": "1Gi"}}}}),
@@ -545,8 +560,8 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
     // here) and the pod restarts: the kubelet cannot mount the volume, and Hygie makes no new
     // key, which would not open it either.
     let home = format!("{}-home", scene.workspace.name_any());
-    let key_name = format!("{home}-luks");
-    let secrets: Api<Secret> = scene.api();
+    let key_name = scene.key_name(&home);
+    let secrets = scene.keys();
     let mut backup = secrets.get(&key_name).await.unwrap();
     secrets
         .delete(&key_name, &Default::default())
@@ -649,7 +664,7 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
         );
     }
     let left: Vec<String> = scene
-        .api::<Secret>()
+        .keys()
         .list(&ListParams::default().labels(&format!(
             "hygie.io/workspace={}",
             scene.workspace.name_any()
@@ -669,8 +684,8 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
     // restarted, and the register still tells the whole story from the audit sink.
     let dataset = scene.dataset.name_any();
     let key: Secret = scene
-        .api()
-        .get(&format!("{dataset}-data-luks"))
+        .keys()
+        .get(&scene.key_name(&format!("{dataset}-data")))
         .await
         .unwrap();
     kubectl_ok(&[
@@ -1214,7 +1229,8 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
 
     // What was staged is shredded, its key first.
     let note = scene.event_message("table-2", "KeyShredded").await;
-    assert!(note.contains("Secret/table-2-staged-luks"), "{note}");
+    let staged_key = scene.key_name("table-2-staged");
+    assert!(note.contains(&format!("Secret/{staged_key}")), "{note}");
     let claims: Api<PersistentVolumeClaim> = scene.api();
     for claim in ["table-2-staged", "table-2-snapshot"] {
         wait_for(
@@ -1226,14 +1242,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         )
         .await;
     }
-    let secrets: Api<Secret> = scene.api();
-    assert!(
-        secrets
-            .get_opt("table-2-staged-luks")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(scene.keys().get_opt(&staged_key).await.unwrap().is_none());
 
     // The record of what left stays: alice cannot delete it, so she cannot submit another
     // table-2 for the old approvals to release.
@@ -1315,7 +1324,10 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     let ready = ready.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.message, "rejected by bob: row-level data");
     let note = scene.event_message("rows", "KeyShredded").await;
-    assert!(note.contains("Secret/rows-staged-luks"), "{note}");
+    assert!(
+        note.contains(&format!("Secret/{}", scene.key_name("rows-staged"))),
+        "{note}"
+    );
     assert_eq!(download(&bucket, &format!("{ns}/rows/rows.csv")), None);
 
     // A request deleted in review is Cancelled: its staged copy is shredded, key first, and
@@ -1342,7 +1354,10 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     let note = scene.event_message("withdrawn", "Cancelled").await;
     assert_eq!(note, "deleted before release: nothing left the workspace");
     let note = scene.event_message("withdrawn", "KeyShredded").await;
-    assert!(note.contains("Secret/withdrawn-staged-luks"), "{note}");
+    assert!(
+        note.contains(&format!("Secret/{}", scene.key_name("withdrawn-staged"))),
+        "{note}"
+    );
     wait_for(
         &requests,
         "withdrawn",
@@ -1393,7 +1408,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         .unwrap();
     assert!(
         shredded.contains("\"claim\":\"table-2-staged\"")
-            && shredded.contains("\"keySecret\":\"table-2-staged-luks\"")
+            && shredded.contains(&format!("\"keySecret\":\"{staged_key}\""))
             && shredded.contains("\"keySecretUid\":\""),
         "the record proves which key went: {shredded}"
     );
@@ -1406,7 +1421,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         .find(|d| d["object"] == format!("ExportRequest/{ns}/table-2").as_str())
         .expect("the staged key's destruction is in the register");
     assert_eq!(deletion["action"], "KeyShredded");
-    assert_eq!(deletion["evidence"]["keySecret"], "table-2-staged-luks");
+    assert_eq!(deletion["evidence"]["keySecret"], staged_key.as_str());
 
     let first = format!("{endpoint}/{audit}/{}", keys[0]);
     let (code, body) = s3(&["-X", "DELETE", &first]);
