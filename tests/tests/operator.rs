@@ -163,6 +163,16 @@ impl Scene {
         self.keys().get(&self.key_name(name)).await.unwrap()
     }
 
+    /// Whether the key of the scene's claim whose key, beside it, would have been `name`
+    /// exists in the keys' namespace.
+    async fn has_key(&self, name: &str) -> bool {
+        self.keys()
+            .get_opt(&self.key_name(name))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     /// The workspace's keys, by the name each would have beside its claim.
     async fn workspace_keys(&self) -> Vec<String> {
         let listed = self
@@ -683,15 +693,7 @@ async fn shred_deletes_the_key_first_then_the_volume() {
         volumes.get_opt(&volume).await.unwrap().is_none(),
         "the PersistentVolume is gone before the dataset is"
     );
-    assert!(
-        scene
-            .keys()
-            .get_opt(&scene.key_name("cohort-data-luks"))
-            .await
-            .unwrap()
-            .is_none(),
-        "key shredded"
-    );
+    assert!(!scene.has_key("cohort-data-luks").await, "key shredded");
     let claims: Api<PersistentVolumeClaim> = scene.api();
     wait_for(
         &claims,
@@ -788,14 +790,7 @@ async fn a_key_beside_its_claim_is_copied_out_of_the_namespace_and_shredded_in_b
     let datasets: Api<Dataset> = scene.api();
     delete_and_wait(&datasets, "cohort", CONVERGE).await;
     assert!(beside.get_opt("cohort-data-luks").await.unwrap().is_none());
-    assert!(
-        scene
-            .keys()
-            .get_opt(&scene.key_name("cohort-data-luks"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!scene.has_key("cohort-data-luks").await);
     let object = format!("Dataset/{}/cohort", scene.namespace.name);
     let record = operator
         .log()
@@ -1310,14 +1305,7 @@ async fn foreground_deletion_of_a_retained_dataset_keeps_its_volume_and_key() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let claims: Api<PersistentVolumeClaim> = scene.api();
     assert!(claims.get_opt("cohort-data").await.unwrap().is_some());
-    assert!(
-        scene
-            .keys()
-            .get_opt(&scene.key_name("cohort-data-luks"))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(scene.has_key("cohort-data-luks").await);
 }
 
 #[tokio::test]

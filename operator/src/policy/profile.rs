@@ -107,29 +107,23 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
     }
 
     let encryption = &spec.storage.encryption;
-    if encryption.kind == EncryptionType::NodeLuks
-        && encryption
-            .passphrase_key
-            .as_deref()
-            .is_none_or(str::is_empty)
-    {
-        findings.add(
-            Rule::Encryption,
+    let needed_by_nodeluks = [
+        (
             "spec.storage.encryption.passphraseKey",
+            &encryption.passphrase_key,
             "NodeLUKS needs the key the CSI driver reads in the passphrase Secret (Scaleway: encryptionPassphrase, Outscale: key)",
-        );
-    }
-    if encryption.kind == EncryptionType::NodeLuks
-        && encryption
-            .secret_namespace
-            .as_deref()
-            .is_none_or(str::is_empty)
-    {
-        findings.add(
-            Rule::Encryption,
+        ),
+        (
             "spec.storage.encryption.secretNamespace",
+            &encryption.secret_namespace,
             "NodeLUKS passphrases need a namespace of their own, which only the operator and the nodes read: beside the claims, the namespace's edit role reads them",
-        );
+        ),
+    ];
+    for (field, value, why) in needed_by_nodeluks {
+        if encryption.kind == EncryptionType::NodeLuks && value.as_deref().is_none_or(str::is_empty)
+        {
+            findings.add(Rule::Encryption, field, why);
+        }
     }
 
     check_prefixes(
