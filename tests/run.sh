@@ -42,4 +42,4 @@ node_out="$(bash tests/node/up.sh)"
 HYGIE_NODE_PROBE_IMAGE="$(echo "$node_out" | tail -n 2 | head -n 1)"
 HYGIE_TEST_KUBECONFIG="$(echo "$node_out" | tail -n 1)"
 export HYGIE_NODE_PROBE_IMAGE HYGIE_TEST_KUBECONFIG
-cargo test -p hygie-tests --features node --locked --test node --test chart
+cargo test -p hygie-tests --features node,browser --locked --test node --test chart

@@ -5,6 +5,9 @@
 #   pause    the pod sandbox, built from the Kubernetes module's pause.c
 #   probe    busybox: serves HTTP on port 8888 as a notebook would, with sh, nc, nslookup, id...
 #   coredns  the CoreDNS binary built by build.sh
+#   desktop  a workspace's desktop: the probe's tool port and TigerVNC's Xvnc from this
+#            machine's Debian packages (with the libraries and keyboard data it loads),
+#            started by desktop/start
 #   rclone   the transfer image (dataset import, export staging, review and release):
 #            busybox and rclone, trusting the test CA (STATE/s3-ca.crt)
 #   hygie    the operator, from the project's Dockerfile, around the static binary built here
@@ -52,6 +55,24 @@ done
 echo probe > "$work/probe/www/index.html"
 image probe "$work/probe" --cmd '["/bin/httpd", "-f", "-p", "8888", "-h", "/www"]' \
   --env PATH=/bin --user 10001:10001 --port 8888
+
+mkdir -p "$work/desktop/bin" "$work/desktop/usr/bin" "$work/desktop/usr/share/X11" \
+  "$work/desktop/www" "$work/desktop/home/researcher"
+cp "$(command -v busybox)" "$work/desktop/bin/busybox"
+for applet in sh httpd sleep; do
+  ln -s busybox "$work/desktop/bin/$applet"
+done
+echo desktop > "$work/desktop/www/index.html"
+cp "$HERE/desktop/start" "$work/desktop/bin/start"
+x_programs=(/usr/bin/Xvnc /usr/bin/vncpasswd /usr/bin/xsetroot /usr/bin/xkbcomp)
+cp "${x_programs[@]}" "$work/desktop/usr/bin/"
+for library in $(ldd "${x_programs[@]}" | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | sort -u); do
+  mkdir -p "$work/desktop$(dirname "$library")"
+  cp -L "$library" "$work/desktop$library"
+done
+cp -r /usr/share/X11/xkb "$work/desktop/usr/share/X11/xkb"
+image desktop "$work/desktop" --cmd '["/bin/start"]' --env PATH=/bin:/usr/bin \
+  --user 10001:10001 --port 8888 --port 5900
 
 mkdir -p "$work/coredns"
 cp "$HERE/bin/coredns" "$work/coredns/coredns"

@@ -107,6 +107,31 @@ pub fn desktop(dir: &Path, display: u16, port: u16, password: &str) -> Running {
     );
 }
 
+/// `kubectl port-forward` of `target` in `namespace` to 127.0.0.1:`port`, as the cluster's
+/// administrator: the way in an ingress controller would give a browser, without one.
+pub fn port_forward(namespace: &str, target: &str, port: u16, to: u16) -> Running {
+    use std::io::BufRead as _;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(["port-forward", "-n", namespace, target])
+        .arg(format!("{port}:{to}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("Forwarding from"),
+        "kubectl port-forward {target}: {first:?}"
+    );
+    // It writes a line per connection: read them, or it fails on a closed pipe.
+    std::thread::spawn(move || out.lines().map_while(Result::ok).for_each(drop));
+    Running(child)
+}
+
 /// The desktop's clipboard (its CLIPBOARD selection), as `xclip` reads it.
 pub fn clipboard(display: u16) -> String {
     let out = Command::new("xclip")

@@ -1,8 +1,11 @@
 //! On the real node: `helm install` of charts/hygie with the image built from the project's
 //! Dockerfile. The operator runs as a pod under the chart's ServiceAccount, behind the chart's
 //! NetworkPolicy (enforced by kube-router), elects a leader and brings a workspace up, which
-//! the kubelet then runs. A test binary of its own: it installs and uninstalls the chart's
-//! cluster-wide objects, which the other node tests also use.
+//! the kubelet then runs. The chart's gateway is the only way to a workspace of health data:
+//! its Owner, with her own certificate, is refused every direct route to its pod and sees its
+//! desktop (the node's desktop image, TigerVNC) in a real browser through the gateway. A test
+//! binary of its own: it installs and uninstalls the chart's cluster-wide objects, which the
+//! other node tests also use.
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
@@ -12,8 +15,10 @@ use hygie_tests::{
         KEYS_NAMESPACE, apply_as_platform_team, client, install_crds, kubeconfig, kubectl_ok,
         kubectl_with_input, wait_for,
     },
+    desktop::{self, BACKGROUND, Browser, pixels_of, port_forward, scratch},
     node::{audit_records, create_locked_bucket, exec, fetch, node_state},
     repo_root,
+    users::{hygie_as, kubectl_as},
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -123,6 +128,199 @@ fn health_workspace(namespace: &str, probe: &str) -> Value {
     ]})
 }
 
+/// A workspace seen through a screen: the node's desktop image, alice its Owner, mounting the
+/// dataset of pseudonymised data of `health_workspace`.
+fn desktop_workspace(namespace: &str) -> Value {
+    json!({"apiVersion": "hygie.io/v1alpha1", "kind": "Workspace",
+    "metadata": {"name": "screen-check", "namespace": namespace},
+    "spec": {
+       "hostingProfile": "install-check",
+       "members": [{"kind": "User", "name": "alice", "role": "Owner"}],
+       "datasets": [{"name": "names-cohort", "mountPath": "/data/cohort"}],
+       "image": node_state("desktop.ref"), "port": 8888,
+       "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+       "storage": {"size": "1Gi"},
+       "expiresAt": "2028-06-01T00:00:00Z"
+    }})
+}
+
+/// A pod of the probe image in `namespace` wearing the chart gateway's labels.
+fn gateway_lookalike(namespace: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "gateway-lookalike", "namespace": namespace,
+                     "labels": {"app.kubernetes.io/name": "hygie", "app.kubernetes.io/component": "gateway", "hygie.io/release": RELEASE}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "probe", "image": node_state("probe.ref"),
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}})
+}
+
+/// What a pod of `namespace` reads first from the desktop port of `address`.
+fn desktop_banner(namespace: &str, address: &str) -> String {
+    let object = gateway_lookalike(namespace);
+    let out = kubectl_with_input(&["apply", "-f", "-"], Some(&object.to_string()));
+    assert!(out.success, "{}", out.stderr);
+    kubectl_ok(&[
+        "wait",
+        "-n",
+        namespace,
+        "pod/gateway-lookalike",
+        "--for=condition=Ready",
+        "--timeout=120s",
+    ]);
+    let (_, banner) = exec(
+        namespace,
+        "gateway-lookalike",
+        &format!("nc -w 3 {address} 5900 </dev/null | head -c 12"),
+    );
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        namespace,
+        "pod/gateway-lookalike",
+        "--wait=false",
+    ]);
+    banner
+}
+
+/// Alice, the Owner of `screen-check`, with her own certificate: every direct route to its pod
+/// is refused her; through the chart's gateway her browser shows its desktop, once per link; a
+/// pod wearing the gateway's labels outside the gateway's namespace does not reach the desktop;
+/// the session is in the audit sink.
+async fn only_through_the_gateway(namespace: &str, audit: &str) {
+    let pod = "screen-check-0";
+    let scratch = scratch("chart-gateway");
+    let copy_to = scratch.join("cohort");
+    let source = format!("{namespace}/{pod}:/data/cohort");
+    let proxy = format!("/api/v1/namespaces/{namespace}/services/screen-check:tool/proxy/");
+    let probe = node_state("probe.ref");
+    let routes: [(&str, Vec<&str>); 8] = [
+        ("exec", vec!["exec", "-n", namespace, pod, "--", "id"]),
+        ("cp", vec!["cp", &source, copy_to.to_str().unwrap()]),
+        ("attach", vec!["attach", "-n", namespace, pod]),
+        (
+            "port-forward",
+            vec!["port-forward", "-n", namespace, pod, "18888:8888"],
+        ),
+        ("proxy", vec!["get", "--raw", &proxy]),
+        ("logs", vec!["logs", "-n", namespace, pod]),
+        (
+            "debug",
+            vec!["debug", "-n", namespace, pod, "--image", &probe, "--", "id"],
+        ),
+        (
+            "read",
+            vec!["get", "pod", "-n", namespace, pod, "-o", "yaml"],
+        ),
+    ];
+    for (route, args) in routes {
+        let out = kubectl_as("alice", &args);
+        assert!(
+            !out.success && out.stderr.to_lowercase().contains("forbidden"),
+            "{route} is refused to the workspace's Owner: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert!(!copy_to.exists(), "nothing was copied out");
+
+    // Through the gateway, as an ingress controller would forward a browser to it.
+    let _forward = port_forward(NAMESPACE, "service/hygie-gateway", 18443, 443);
+    let out = hygie_as(
+        "alice",
+        &[
+            "connect",
+            "screen-check",
+            "-n",
+            namespace,
+            "--gateway",
+            "https://127.0.0.1:18443/",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut browser = Browser::start().await;
+    let shot = scratch.join("desktop.png");
+    let title = browser
+        .screenshot(&link, Duration::from_secs(15), &shot)
+        .await;
+    let shown = pixels_of(&shot, BACKGROUND);
+    assert!(
+        shown > 200_000,
+        "the desktop's 640x480 background is on screen ({shown} pixels, title {title:?}): see {}; console: {:?}",
+        shot.display(),
+        browser.console
+    );
+    let again = scratch.join("again.png");
+    browser
+        .screenshot(&link, Duration::from_secs(3), &again)
+        .await;
+    assert_eq!(
+        pixels_of(&again, BACKGROUND),
+        0,
+        "the same link opened a second time shows nothing"
+    );
+
+    // The desktop's port admits the gateway's pods of the gateway's namespace only: a pod
+    // wearing their labels beside the workspace gets nothing, the same pod beside the gateway
+    // meets the desktop (and, holding no password, would get no further).
+    let address = kubectl_ok(&[
+        "get",
+        "pod",
+        "-n",
+        namespace,
+        pod,
+        "-o",
+        "jsonpath={.status.podIP}",
+    ]);
+    let beside_the_workspace = desktop_banner(namespace, address.trim());
+    assert!(
+        !beside_the_workspace.contains("RFB"),
+        "a lookalike beside the workspace reached its desktop: {beside_the_workspace}"
+    );
+    let beside_the_gateway = desktop_banner(NAMESPACE, address.trim());
+    assert!(
+        beside_the_gateway.contains("RFB 003.008"),
+        "the desktop answers the gateway's namespace: {beside_the_gateway}"
+    );
+
+    // The session is on record in the audit sink: opened by alice, refused once, ended.
+    let (_, session, _) = desktop::session_of(&link);
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let (_, records) = audit_records(audit);
+        let ours: Vec<Value> = records
+            .lines()
+            .filter_map(|r| serde_json::from_str::<Value>(r).ok())
+            .filter(|r| r["object"] == format!("Session/{namespace}/{session}"))
+            .collect();
+        let action = |a: &str| ours.iter().find(|r| r["action"] == a).cloned();
+        if let (Some(opened), Some(_), Some(ended)) = (
+            action("SessionOpened"),
+            action("SessionRefused"),
+            action("SessionEnded"),
+        ) {
+            assert_eq!(opened["evidence"]["user"], "alice", "{opened}");
+            assert_eq!(opened["evidence"]["target"], "Workspace/screen-check");
+            let sent: u64 = ended["evidence"]["bytesToBrowser"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(sent > 0, "{ended}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session {session} is not on record in the sink: {ours:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 #[tokio::test]
 async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_the_node() {
     install_crds();
@@ -137,6 +335,9 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
     let audit = format!("audit-chart-{}", jiff::Timestamp::now().as_millisecond());
     create_locked_bucket(&audit);
     let ca = std::fs::read_to_string(repo_root().join("tests/node/state/s3-ca.crt")).unwrap();
+    // The gateway's certificate, for the address the test's browser reaches it at.
+    let (certificate, tls_key) = desktop::certificate(&scratch("chart-gateway-tls"));
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
     apply_as_platform_team(
         None,
         &[
@@ -145,6 +346,9 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
                    "stringData": {"accessKeyId": node_state("s3.access"), "secretAccessKey": node_state("s3.secret")}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hygie-audit-ca", "namespace": NAMESPACE},
                    "data": {"ca.crt": ca}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                   "metadata": {"name": "hygie-gateway-tls", "namespace": NAMESPACE},
+                   "stringData": {"tls.crt": read(&certificate), "tls.key": read(&tls_key)}}),
         ],
     );
     // The chart's NetworkPolicy lets the operator reach the API server's endpoints only (here,
@@ -193,6 +397,10 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         &format!("resolver.image={}", node_state("coredns.ref")),
         "--set",
         &format!("resolver.clusterIP={RESOLVER}"),
+        "--set",
+        "gateway.enabled=true",
+        "--set",
+        "gateway.tls.secretName=hygie-gateway-tls",
     ]);
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
@@ -370,11 +578,14 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         !node_state("outside-dns.log").contains(&tunnel),
         "a query of the workspace's reached the outside"
     );
+    bring_up(namespace, &desktop_workspace(namespace), "screen-check");
+    only_through_the_gateway(namespace, &audit).await;
     kubectl_ok(&[
         "delete",
         "-n",
         namespace,
         "workspace/names-check",
+        "workspace/screen-check",
         "dataset/names-cohort",
         "--timeout=120s",
     ]);
