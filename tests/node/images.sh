@@ -59,7 +59,7 @@ image probe "$work/probe" --cmd '["/bin/httpd", "-f", "-p", "8888", "-h", "/www"
 mkdir -p "$work/desktop/bin" "$work/desktop/usr/bin" "$work/desktop/usr/share/X11" \
   "$work/desktop/www" "$work/desktop/home/researcher"
 cp "$(command -v busybox)" "$work/desktop/bin/busybox"
-for applet in sh httpd sleep; do
+for applet in sh httpd sleep cat; do
   ln -s busybox "$work/desktop/bin/$applet"
 done
 echo desktop > "$work/desktop/www/index.html"

@@ -73,7 +73,8 @@ fn every_rule_has_an_invalid_example() {
         .iter()
         .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    for rule in Rule::ALL {
+    // A rule on what only the cluster holds has its proof in the operator's tests instead.
+    for rule in Rule::ALL.into_iter().filter(|r| !r.reads_the_cluster()) {
         assert!(
             dirs.iter().any(|d| d.starts_with(rule.id())),
             "no examples/invalid bundle for {rule}"

@@ -22,6 +22,7 @@ use hygie_tests::{
         KEYS_NAMESPACE, TestNamespace, apply_as_platform_team, client, create_namespace,
         install_crds, kubectl, kubectl_ok, manifest, wait_for,
     },
+    desktop::{self, BACKGROUND, Browser, Gateway, RfbClient, pixels_of, scratch},
     node::{audit_records, create_locked_bucket, exec, fetch, node_state, probe_image, s3},
     operator::{Operator, one_at_a_time},
     repo_root, reviews,
@@ -1015,8 +1016,22 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
     // The audit sink: a bucket with Object Lock, and its writer's credentials in files.
     let endpoint = node_state("s3.endpoint");
     let (audit, sink) = audit_sink(&ns);
+    // Reviewers see the staged files on the node's desktop image, opened by a gateway sharing
+    // the operator's desktop key.
+    scene.profile.spec.images.review = Some(node_state("desktop.ref"));
+    let scratch = scratch("node-review");
+    let mut desktop_key = vec![0u8; 32];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap(),
+        &mut desktop_key,
+    )
+    .unwrap();
+    let key_file = scratch.join("desktop.key");
+    std::fs::write(&key_file, &desktop_key).unwrap();
     let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
-    let _operator = Operator::start_with("node-airlock", LEASE, 3600, &sink);
+    let mut arguments = sink.clone();
+    arguments.extend(["--desktop-key-file", key_file.to_str().unwrap()]);
+    let _operator = Operator::start_with("node-airlock", LEASE, 3600, &arguments);
     scene.apply_bundle();
     scene.wait_phase(WorkspacePhase::Ready).await;
     let workload = scene.workload();
@@ -1106,6 +1121,78 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         assert!(!refused.success, "{person} entered the review pod");
         assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
     }
+    // bob, a reviewer who counts, sees the review's desktop in his browser through the
+    // gateway; alice, who asked, and dave, a member of the study, are refused there.
+    let image = review.spec.as_ref().unwrap().containers[0].image.clone();
+    assert_eq!(
+        image,
+        Some(node_state("desktop.ref")),
+        "the review desktop runs"
+    );
+    let gateway = Gateway::start(&scratch, 18445, &desktop_key, 0);
+    let review_link = |person: &str| {
+        let out = hygie_as(
+            person,
+            &[
+                "connect",
+                "--review",
+                "table-2",
+                "-n",
+                &ns,
+                "--gateway",
+                &gateway.url,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{person}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let mut browser = Browser::start().await;
+    let shot = scratch.join("review.png");
+    browser
+        .screenshot(&review_link("bob"), Duration::from_secs(15), &shot)
+        .await;
+    let shown = pixels_of(&shot, BACKGROUND);
+    assert!(
+        shown > 200_000,
+        "bob sees the review's desktop ({shown} pixels): see {}; gateway: {}",
+        shot.display(),
+        gateway.log()
+    );
+    for (person, why) in [
+        ("alice", "requested these files"),
+        ("dave", "is a member of"),
+    ] {
+        let link = review_link(person);
+        assert!(
+            RfbClient::open(&link, 18445, &gateway.certificate)
+                .await
+                .is_err(),
+            "{person} was let into the review"
+        );
+        let (_, session, _) = desktop::session_of(&link);
+        let mut refused = Vec::new();
+        for _ in 0..50 {
+            refused = gateway.records(&session);
+            if !refused.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            refused.iter().any(|r| r["audit_action"] == "SessionRefused"
+                && r["audit_reasons"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(why)),
+            "{person}: {refused:?}"
+        );
+    }
+    drop(browser);
+
     let (ok, bytes) = exec(&ns, &review.name_any(), "cat /staged/files/tables/t2.csv");
     assert!(ok, "{bytes}");
     assert_eq!(

@@ -19,7 +19,7 @@ use hygie::{
 use hygie_tests::{
     cluster::{
         KEYS_NAMESPACE, TestNamespace, apply_as_platform_team, bind_a_retained_volume, client,
-        delete_and_wait, install_crds, kubectl, manifest, wait_for,
+        delete_and_wait, install_crds, kubectl, kubectl_ok, manifest, wait_for,
     },
     operator::{OPERATOR_NAMESPACE, OPERATOR_USER, Operator, one_at_a_time, requests_by},
     repo_root,
@@ -1008,7 +1008,7 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over() {
     } else {
         (&mut b, &mut a)
     };
-    let holder = hygie_tests::cluster::kubectl_ok(&[
+    let holder = kubectl_ok(&[
         "-n",
         OPERATOR_NAMESPACE,
         "get",
@@ -1133,6 +1133,52 @@ async fn a_shortened_authorisation_stops_the_workload_at_once() {
         3,
         "volumes are kept"
     );
+}
+
+#[tokio::test]
+async fn a_workspace_of_health_data_stops_where_somebody_else_reads_its_pod() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("readers").await;
+    let ns = scene.namespace.name.clone();
+    let _operator = Operator::start("readers", LEASE, 3600);
+    scene.apply_all();
+    scene.wait_phase(WorkspacePhase::Provisioning).await;
+    assert_eq!(replicas(&scene).await, 1);
+
+    // Kubernetes' `view` reads every pod's logs: what a process of the workspace prints is
+    // mallory's. The platform team holding it too changes nothing.
+    let view = |name: &str, kind: &str, subject: &str| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": subject}]})
+    };
+    apply(&[
+        view("platform-view", "Group", "system:masters"),
+        view("mallory-view", "User", "mallory"),
+    ]);
+    wait_replicas(&scene, 0, CONVERGE).await;
+    scene.wait_phase(WorkspacePhase::Blocked).await;
+    let workspace: Workspace = scene.api().get("study").await.unwrap();
+    let compliant = condition(&workspace, "Compliant").unwrap();
+    assert!(
+        compliant.message.contains("HYG020")
+            && compliant
+                .message
+                .contains("RoleBinding `mallory-view` gives User `mallory`")
+            && !compliant.message.contains("platform-view"),
+        "{}",
+        compliant.message
+    );
+    assert_eq!(
+        scene.children::<PersistentVolumeClaim>().await.len(),
+        3,
+        "volumes are kept"
+    );
+
+    // Her binding gone, the workspace runs again at the next look.
+    kubectl_ok(&["delete", "rolebinding", "mallory-view", "-n", &ns]);
+    wait_replicas(&scene, 1, CONVERGE).await;
 }
 
 #[tokio::test]

@@ -271,6 +271,12 @@ pub struct ImagePolicy {
     /// export destinations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub importer: Option<String>,
+    /// Desktop image of the airlock's review pods, pinned by digest: reviewers see the staged
+    /// files, read-only at `/staged`, on its screen through the gateway, and nothing else. It
+    /// runs as a workspace's desktop does (docs/access.md). Without it a review pod holds the
+    /// files and shows nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 /// The network around workloads.

@@ -4,27 +4,30 @@
 //!   what the researcher changes afterwards changes nothing), a new encrypted claim with a key of
 //!   its own that no workspace ever mounts, and a Job that copies the listed files from the
 //!   first to the second and reports each one's size and sha256.
-//! - Review: the staged claim, mounted read-only in a pod that only the request's reviewers may
-//!   exec into; it has no egress.
+//! - Review: the staged claim, mounted read-only in a pod that only the request's reviewers see,
+//!   on its desktop through the gateway (the profile's `images.review`); it has no egress, and
+//!   only the gateway's pods reach its desktop.
 //! - Release: the staged claim and a Job that uploads each file, reads it back from the
 //!   destination and compares its sha256 with the staged one; its only egress is the store.
 //!
-//! Every pod runs the profile's transfer image, as hardened as a workspace, behind a
+//! Every other pod runs the profile's transfer image, as hardened as a workspace, behind a
 //! default-deny network policy. Once the request ends nothing is desired, and the controller
 //! shreds what remains: the staged claim's key first.
 
 use k8s_openapi::{
     api::{
         apps::v1::{StatefulSet, StatefulSetSpec},
-        core::v1::{PodTemplateSpec, Volume},
+        core::v1::{PodTemplateSpec, Probe, TCPSocketAction, Volume, VolumeMount},
         rbac::v1::{Role, RoleBinding, RoleRef, Subject},
     },
-    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::LabelSelector},
+    apimachinery::pkg::{
+        api::resource::Quantity, apis::meta::v1::LabelSelector, util::intstr::IntOrString,
+    },
 };
 use kube::{ResourceExt, api::ObjectMeta};
 
 use super::{
-    Child, access,
+    Child, access, desktop,
     labels::{Owner, outbox_claim_name},
     network, pod,
     storage::{Origin, encrypted_volume},
@@ -114,6 +117,8 @@ pub struct ExportInputs<'a> {
     pub destination: Option<&'a ExportDestination>,
     /// The files as staged, for the release.
     pub staged: &'a [StagedFile],
+    /// The review desktop's password, when the operator shares the gateway's key.
+    pub desktop_password: Option<&'a str>,
 }
 
 /// The names of a request's objects.
@@ -162,6 +167,12 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
     let size = outbox_size(inputs.workspace);
     let image = profile.spec.images.importer.as_deref().unwrap_or_default();
 
+    // Reviewers see the staged files on a desktop when the profile names its image and the
+    // gateway can open it; the gateway's pods then reach its port, and nobody else.
+    let review_desktop = match (stage, &profile.spec.images.review, inputs.desktop_password) {
+        (ExportStage::Review, Some(image), Some(password)) => Some((image.as_str(), password)),
+        _ => None,
+    };
     let egress = match (stage, inputs.destination) {
         (ExportStage::Release, Some(destination)) => destination.s3.egress.clone(),
         _ => Vec::new(),
@@ -177,7 +188,7 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             &owner.selector(),
             profile,
             network::Reach {
-                desktop_from: None,
+                desktop_from: review_desktop.map(|_| &profile.spec.network.gateway),
                 names: match egress.is_empty() {
                     true => network::Names::None,
                     false => network::Names::Cluster,
@@ -231,8 +242,18 @@ pub fn export_children(inputs: &ExportInputs, stage: ExportStage) -> Vec<Child> 
             children.push(Child::Job(job));
         }
         ExportStage::Review => {
+            let desktop = review_desktop.map(|(image, password)| {
+                let (secret, volume, mount) =
+                    desktop::credential(&names.review, &namespace, owner, password);
+                children.push(Child::Secret(secret));
+                ReviewDesktop {
+                    image,
+                    volume,
+                    mount,
+                }
+            });
             children.push(Child::StatefulSet(review_pod(
-                &names, &namespace, owner, &name, image, staged, profile,
+                &names, &namespace, owner, &name, image, staged, desktop, profile,
             )));
             if let Some((role, binding)) = reviewer_access(&name, &names, &namespace, owner, inputs)
             {
@@ -319,8 +340,17 @@ fn release_transfer<'a>(
     }
 }
 
-/// One pod, `<request>-review-0`, with the staged files read-only at /staged and nothing to do
-/// but wait for a reviewer to look.
+/// The desktop reviewers see the staged files on: the profile's image, running its own command,
+/// and the credential the gateway proves itself with.
+struct ReviewDesktop<'a> {
+    image: &'a str,
+    volume: Volume,
+    mount: VolumeMount,
+}
+
+/// One pod, `<request>-review-0`, with the staged files read-only at /staged: a desktop for the
+/// reviewers when there is one, otherwise nothing to do but hold them.
+#[allow(clippy::too_many_arguments)]
 fn review_pod(
     names: &ExportNames,
     namespace: &str,
@@ -328,6 +358,7 @@ fn review_pod(
     service_account: &str,
     image: &str,
     staged: Volume,
+    desktop: Option<ReviewDesktop>,
     profile: &HostingProfile,
 ) -> StatefulSet {
     let transfer = Transfer {
@@ -338,7 +369,26 @@ fn review_pod(
         env: Vec::new(),
         volumes: vec![(staged, STAGED, true)],
     };
-    let (container, volumes) = transfer.container();
+    let (mut container, mut volumes) = transfer.container();
+    if let Some(desktop) = desktop {
+        container.image = Some(desktop.image.into());
+        container.command = None;
+        container.ports = Some(vec![desktop::port()]);
+        container.env = Some(vec![desktop::password_env()]);
+        container.readiness_probe = Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String("desktop".into()),
+                host: None,
+            }),
+            period_seconds: Some(5),
+            ..Default::default()
+        });
+        container
+            .volume_mounts
+            .get_or_insert_default()
+            .push(desktop.mount);
+        volumes.push(desktop.volume);
+    }
     StatefulSet {
         metadata: ObjectMeta {
             name: Some(names.review.clone()),

@@ -4,6 +4,7 @@
 
 mod access;
 mod dataset;
+mod desktop;
 mod export;
 pub mod labels;
 mod network;
@@ -28,7 +29,7 @@ pub use export::{
 };
 pub use network::DESKTOP_PORT;
 pub use transfer::VERDICT_EXIT_CODE;
-pub use workspace::{HOME, OUTBOX, is_expired, workspace_children};
+pub use workspace::{HOME, OUTBOX, is_expired, member_access, workspace_children};
 
 /// One object Hygie creates for a Dataset or a Workspace.
 #[derive(Clone, Debug, PartialEq)]

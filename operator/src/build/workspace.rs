@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
-    ByteString,
     api::{
         apps::v1::{StatefulSet, StatefulSetSpec},
         core::v1::{
-            Container, ContainerPort, EnvVar, PodTemplateSpec, Probe, Secret, SecretVolumeSource,
-            Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+            Container, ContainerPort, EnvVar, PodTemplateSpec, Probe, Service, ServicePort,
+            ServiceSpec, TCPSocketAction, VolumeMount,
         },
     },
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
@@ -17,10 +16,10 @@ use k8s_openapi::{
 use kube::{ResourceExt, api::ObjectMeta};
 
 use super::{
-    Child, access,
+    Child, access, desktop,
     export::outbox_size,
     labels::{self, Owner},
-    network::{self, DESKTOP_PORT, Names},
+    network::{self, Names},
     pod,
     storage::{Origin, encrypted_volume},
 };
@@ -30,8 +29,6 @@ use crate::api::{Access, Dataset, HostingProfile, Workspace};
 pub const HOME: &str = "/home/researcher";
 /// Where the outbox is mounted: what an ExportRequest names is under it.
 pub const OUTBOX: &str = "/outbox";
-/// Where the desktop's credential is mounted.
-pub const DESKTOP_CREDENTIAL: &str = "/var/run/hygie/desktop";
 const WORKLOAD: &str = "workload";
 
 /// Which resolver the workspace queries. When it mounts health data, or has mounted it (its
@@ -60,7 +57,7 @@ fn names<'a>(
 /// How members reach the workspace: directly only if every dataset it mounts and has mounted
 /// allows it, and its status already records `Direct` (the admission policies read that
 /// record, so a direct right follows it and never precedes it).
-fn access(workspace: &Workspace, datasets: &[&Dataset]) -> Access {
+pub fn member_access(workspace: &Workspace, datasets: &[&Dataset]) -> Access {
     let status = workspace.status.as_ref();
     let recorded = status.and_then(|s| s.access).unwrap_or_default();
     let past = status.iter().flat_map(|s| &s.lineage).map(|l| l.access);
@@ -95,7 +92,7 @@ pub fn workspace_children(
     let mut children = vec![Child::ServiceAccount(access::service_account(
         &name, &namespace, owner,
     ))];
-    let reach = access(workspace, datasets);
+    let reach = member_access(workspace, datasets);
     children.extend(
         network::isolation(
             &name,
@@ -187,22 +184,9 @@ pub fn workspace_children(
     }
 
     if let Some(password) = desktop_password {
-        let secret = desktop_credential(&name, &namespace, owner, password);
-        volumes.push(Volume {
-            name: "desktop".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: secret.metadata.name.clone(),
-                default_mode: Some(0o440),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        mounts.push(VolumeMount {
-            name: "desktop".into(),
-            mount_path: DESKTOP_CREDENTIAL.into(),
-            read_only: Some(true),
-            ..Default::default()
-        });
+        let (secret, volume, mount) = desktop::credential(&name, &namespace, owner, password);
+        volumes.push(volume);
+        mounts.push(mount);
         children.push(Child::Secret(secret));
     }
 
@@ -255,25 +239,6 @@ pub fn workspace_children(
     children
 }
 
-/// The desktop's credential: the password the gateway proves itself with, in
-/// `<DESKTOP_CREDENTIAL>/password`, for the desktop to require (TigerVNC's
-/// `vncpasswd -f < password > passwd; Xvnc -SecurityTypes VncAuth -PasswordFile passwd`).
-fn desktop_credential(workspace: &str, namespace: &str, owner: Owner, password: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(labels::desktop_secret_name(workspace)),
-            namespace: Some(namespace.into()),
-            labels: Some(owner.labels("desktop")),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_owned(),
-            ByteString(password.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    }
-}
-
 /// Whether `workspace` has reached its `expiresAt` at `now`.
 pub fn is_expired(workspace: &Workspace, now: jiff::Timestamp) -> bool {
     workspace
@@ -312,12 +277,7 @@ fn tool_container(workspace: &Workspace, volume_mounts: Vec<VolumeMount>) -> Con
                 protocol: Some("TCP".into()),
                 ..Default::default()
             },
-            ContainerPort {
-                name: Some("desktop".into()),
-                container_port: DESKTOP_PORT,
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            },
+            desktop::port(),
         ]),
         env: Some(vec![
             EnvVar {
@@ -325,11 +285,7 @@ fn tool_container(workspace: &Workspace, volume_mounts: Vec<VolumeMount>) -> Con
                 value: Some(HOME.into()),
                 value_from: None,
             },
-            EnvVar {
-                name: "HYGIE_DESKTOP_PASSWORD_FILE".into(),
-                value: Some(format!("{DESKTOP_CREDENTIAL}/password")),
-                value_from: None,
-            },
+            desktop::password_env(),
         ]),
         resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
             requests: Some(resources(requests)),

@@ -15,6 +15,7 @@ mod jobs;
 mod keys;
 mod known;
 mod profile;
+mod readers;
 pub mod resolver;
 mod status;
 mod workspace;

@@ -26,7 +26,7 @@ use super::{
     events::{Evidence, normal, publish, publish_with_evidence, warning},
     idle::{Wakefulness, idle_after, wakefulness},
     keys::key_evidence,
-    requeue_at, settle,
+    readers, requeue_at, settle,
     status::{self, Observed, RECONCILING, STALLED},
     uid,
 };
@@ -41,11 +41,17 @@ use crate::{
     build::{
         is_expired,
         labels::{Owner, dataset_copy_claim_name},
-        workspace_children,
+        member_access, workspace_children,
     },
     gateway::credential::desktop_password,
-    policy::{Inventory, Violation, check_dataset, check_profile, check_workspace, summary},
+    policy::{
+        Inventory, ObjectKey, Rule, Violation, check_dataset, check_profile, check_workspace,
+        summary,
+    },
 };
+
+/// How soon a workspace stopped for who else reads its pod (HYG020) is looked at again.
+const READERS_RECHECK: std::time::Duration = std::time::Duration::from_secs(20);
 
 pub async fn reconcile(workspace: Arc<Workspace>, context: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
@@ -168,6 +174,28 @@ async fn apply(workspace: &Workspace, context: &Context, api: &Api<Workspace>) -
         .iter()
         .filter_map(|m| inventory.dataset(&namespace, &m.name))
         .collect();
+    if member_access(workspace, &datasets) == Access::Screen {
+        let pod = format!("{name}-0");
+        let readers = readers::foreign_readers(&context.client, &namespace, &pod).await?;
+        if !readers.is_empty() {
+            let violations = [Violation {
+                rule: Rule::Readers,
+                object: ObjectKey::of(workspace),
+                field: "metadata.namespace".into(),
+                message: format!(
+                    "{}: anyone reading the workspace's pod reads what it prints; bind them nothing on pods in namespace `{namespace}`, or move the workspace",
+                    readers
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            }];
+            blocked(workspace, context, api, &violations, now).await?;
+            // Nothing Hygie watches changes when a binding goes: look again soon.
+            return Ok(Action::requeue(READERS_RECHECK));
+        }
+    }
     let password = context
         .desktop_key
         .as_ref()

@@ -75,10 +75,12 @@ pub enum Rule {
     ExportAllowed,
     #[serde(rename = "HYG019")]
     Reviewers,
+    #[serde(rename = "HYG020")]
+    Readers,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::Residency,
         Rule::HdsCertified,
         Rule::Encryption,
@@ -98,6 +100,7 @@ impl Rule {
         Rule::ExportDestination,
         Rule::ExportAllowed,
         Rule::Reviewers,
+        Rule::Readers,
     ];
 
     /// The stable id, such as `HYG005`.
@@ -122,7 +125,15 @@ impl Rule {
             Rule::ExportDestination => "HYG017",
             Rule::ExportAllowed => "HYG018",
             Rule::Reviewers => "HYG019",
+            Rule::Readers => "HYG020",
         }
+    }
+
+    /// Whether the rule reads what only the cluster holds (the namespace's RoleBindings), not
+    /// the declared objects: `hygie check` cannot see it, and the operator checks it at each
+    /// reconcile.
+    pub fn reads_the_cluster(self) -> bool {
+        matches!(self, Rule::Readers)
     }
 
     /// One line on what the rule demands, as in the rules table of the README.
@@ -179,6 +190,9 @@ impl Rule {
             }
             Rule::Reviewers => {
                 "a dataset (or profile) that allows export lists its reviewers once each, never system: identities, enough for its requiredApprovals (default 2, at least 1)"
+            }
+            Rule::Readers => {
+                "a workspace seen through a screen runs only where nobody but the platform team reads its pod or its logs: no RoleBinding of its namespace Hygie did not write gives anybody else `get` on pods/log or `get`/`list`/`watch` on pods (checked in the cluster)"
             }
             Rule::Names => {
                 "names leave every derived name valid: a Workspace is a DNS-1035 label of at most 52 characters not ending in -import, a Dataset a DNS-1123 label of at most 56"

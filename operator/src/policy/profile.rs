@@ -131,13 +131,14 @@ pub fn check_profile(profile: &HostingProfile, now: jiff::Timestamp) -> Vec<Viol
         "spec.images.allowedRegistries",
         &spec.images.allowed_registries,
     );
-    if let Some(importer) = &spec.images.importer {
-        check_image(
-            &mut findings,
-            "spec.images.importer",
-            importer,
-            &spec.images.allowed_registries,
-        );
+    let images = [
+        ("spec.images.importer", &spec.images.importer),
+        ("spec.images.review", &spec.images.review),
+    ];
+    for (field, image) in images {
+        if let Some(image) = image {
+            check_image(&mut findings, field, image, &spec.images.allowed_registries);
+        }
     }
 
     for (i, certification) in spec.certifications.iter().enumerate() {

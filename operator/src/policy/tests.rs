@@ -164,6 +164,16 @@ fn hyg004_images_from_allowed_registries_pinned_by_digest() {
         found(&check_profile(&p, now())),
         ["HYG004 spec.images.importer"]
     );
+    let mut p = profile();
+    p.spec.images.review = Some(format!(
+        "registry.elsewhere.example/desktop@sha256:{}",
+        "0".repeat(64)
+    ));
+    assert_eq!(
+        found(&check_profile(&p, now())),
+        ["HYG004 spec.images.review"],
+        "the review desktop comes from an allowed registry"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! What an ExportRequest becomes at each stage.
 
-use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::{api::core::v1::PodSpec, apimachinery::pkg::util::intstr::IntOrString};
 
 use super::*;
+use crate::build::DESKTOP_PORT;
 use crate::fixtures::{export_request, luks_profile, workspace};
 
 fn destination() -> ExportDestination {
@@ -29,7 +30,15 @@ fn staged() -> Vec<StagedFile> {
 }
 
 fn children(stage: ExportStage) -> Vec<Child> {
-    let (request, workspace, profile) = (export_request(), workspace(), luks_profile());
+    children_with(stage, &luks_profile(), None)
+}
+
+fn children_with(
+    stage: ExportStage,
+    profile: &HostingProfile,
+    desktop_password: Option<&str>,
+) -> Vec<Child> {
+    let (request, workspace) = (export_request(), workspace());
     let reviewers: Vec<Reviewer> = serde_json::from_value(serde_json::json!([
         {"kind": "User", "name": "bob"},
         {"kind": "Group", "name": "data-stewards"}
@@ -39,10 +48,11 @@ fn children(stage: ExportStage) -> Vec<Child> {
     let inputs = ExportInputs {
         request: &request,
         workspace: &workspace,
-        profile: &profile,
+        profile,
         reviewers: &reviewers,
         destination: Some(&destination),
         staged: &staged,
+        desktop_password,
     };
     export_children(&inputs, stage)
 }
@@ -149,12 +159,7 @@ fn the_review_pod_mounts_the_staged_files_read_only_and_reviewers_may_only_conne
     assert!(!listed.iter().any(|n| n.contains("snapshot")), "{listed:?}");
     assert!(listed.contains(&"StatefulSet/table-1-review".to_owned()));
     let pod = pod_of(&children);
-    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
-    assert!(
-        mounts
-            .iter()
-            .any(|m| m.mount_path == "/staged" && m.read_only == Some(true))
-    );
+    assert!(mounts_read_only(&pod.containers[0], "/staged"));
     assert!(
         egress_cidrs(&children).is_empty(),
         "the review pod reaches nothing"
@@ -192,6 +197,81 @@ fn the_review_pod_mounts_the_staged_files_read_only_and_reviewers_may_only_conne
     );
 }
 
+/// The ports of `children`'s NetworkPolicy that admits traffic in, and from whom.
+fn ingress(children: &[Child]) -> Vec<(String, i32)> {
+    children
+        .iter()
+        .filter_map(|c| match c {
+            Child::NetworkPolicy(policy) => Some((c.name(), policy.spec.clone()?.ingress?)),
+            _ => None,
+        })
+        .flat_map(|(name, rules)| {
+            rules.into_iter().flat_map(move |rule| {
+                let name = name.clone();
+                rule.ports.unwrap_or_default().into_iter().map(move |p| {
+                    let port = match p.port {
+                        Some(IntOrString::Int(port)) => port,
+                        other => panic!("{other:?}"),
+                    };
+                    (name.clone(), port)
+                })
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn reviewers_see_the_staged_files_on_the_profiles_desktop_which_only_the_gateway_reaches() {
+    let mut profile = luks_profile();
+    let image = format!(
+        "registry.example.fr/research/review-desktop@sha256:{}",
+        "5".repeat(64)
+    );
+    profile.spec.images.review = Some(image.clone());
+
+    let children = children_with(ExportStage::Review, &profile, Some("password"));
+    let pod = pod_of(&children);
+    let container = &pod.containers[0];
+    assert_eq!(container.image.as_deref(), Some(image.as_str()));
+    assert_eq!(container.command, None, "the desktop image's own command");
+    assert!(mounts_read_only(container, "/staged"));
+    assert!(mounts_read_only(container, desktop::CREDENTIAL));
+    let secret = children.iter().find_map(|c| match c {
+        Child::Secret(secret) if c.name() == "table-1-review-desktop" => Some(secret.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        secret.expect("the desktop's credential").data.unwrap()["password"].0,
+        b"password"
+    );
+    assert_eq!(
+        ingress(&children),
+        [("table-1-allow-desktop".to_owned(), DESKTOP_PORT)],
+        "the desktop's port, to the gateway, and nothing else"
+    );
+    assert!(
+        egress_cidrs(&children).is_empty(),
+        "the review desktop reaches nothing"
+    );
+
+    // Without the gateway's key there is nobody to open it: no desktop, no way in.
+    let without_key = children_with(ExportStage::Review, &profile, None);
+    assert_eq!(
+        pod_of(&without_key).containers[0].image.as_deref(),
+        Some(luks_profile().spec.images.importer.unwrap().as_str())
+    );
+    assert!(ingress(&without_key).is_empty());
+    // Nor before the files are staged.
+    assert!(
+        ingress(&children_with(
+            ExportStage::Staging,
+            &profile,
+            Some("password")
+        ))
+        .is_empty()
+    );
+}
+
 #[test]
 fn the_release_reaches_only_the_destination_with_the_reviewed_digests() {
     let children = children(ExportStage::Release);
@@ -211,12 +291,7 @@ fn the_release_reaches_only_the_destination_with_the_reviewed_digests() {
         .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
         .collect();
     assert!(env.contains(&("KEY_PREFIX".into(), "chu/research/table-1/".into())));
-    let mounts = container.volume_mounts.clone().unwrap();
-    assert!(
-        mounts
-            .iter()
-            .any(|m| m.mount_path == "/staged" && m.read_only == Some(true))
-    );
+    assert!(mounts_read_only(container, "/staged"));
     assert!(
         !names(&children)
             .iter()
@@ -229,4 +304,13 @@ fn the_release_reaches_only_the_destination_with_the_reviewed_digests() {
 fn released_objects_are_keyed_by_namespace_and_request_under_the_prefix() {
     assert_eq!(release_key_prefix("", "ns", "r"), "ns/r/");
     assert_eq!(release_key_prefix("/out/", "ns", "r"), "out/ns/r/");
+}
+
+/// Whether `container` mounts something at `path`, read-only.
+fn mounts_read_only(container: &k8s_openapi::api::core::v1::Container, path: &str) -> bool {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path == path && m.read_only == Some(true))
 }

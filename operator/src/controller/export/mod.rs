@@ -39,6 +39,7 @@ use crate::{
         ExportInputs, ExportNames, ExportStage, export_children,
         labels::{CLAIM, Owner},
     },
+    gateway::credential::desktop_password,
     policy::{
         export::{Verdict, check_request, count, in_submission_order, panels},
         summary,
@@ -159,6 +160,10 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
             .iter()
             .find(|d| d.name == request.spec.destination)
     });
+    let desktop_password = context
+        .desktop_key
+        .as_ref()
+        .map(|key| desktop_password(key, &uid(request)));
     let inputs = ExportInputs {
         request,
         workspace,
@@ -166,6 +171,7 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
         reviewers: &reviewers,
         destination,
         staged: &current.staged_files,
+        desktop_password: desktop_password.as_deref(),
     };
     let stage = match phase {
         ExportPhase::Submitted | ExportPhase::Staging => ExportStage::Staging,
