@@ -1,5 +1,5 @@
-//! Who else reads a workspace's pod: the RoleBindings of its namespace that Hygie did not write
-//! and that give somebody other than the platform team the pod or its logs.
+//! Who else reads a workspace's pod: the RoleBindings of its namespace that give somebody other
+//! than the platform team the pod or its logs.
 //!
 //! A read never reaches admission (`GET pods/log` is RBAC's alone to decide), and a process in
 //! the workspace that prints rows to its standard output, or writes them to its termination
@@ -119,7 +119,10 @@ async fn is_platform_team(
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
-/// Everybody but Hygie's members and the platform team who may read `pod` in `namespace`.
+/// Everybody but the platform team who may read `pod` in `namespace`. Hygie's own bindings are
+/// read like any other (an ownerReference is typed by whoever writes the binding): the Roles
+/// Hygie writes never give a pod seen through a screen, and the admission policy bounding the
+/// operator refuses them if they did.
 pub async fn foreign_readers(
     client: &Client,
     namespace: &str,
@@ -133,15 +136,6 @@ pub async fn foreign_readers(
     let mut rules_of: BTreeMap<(String, String), Vec<PolicyRule>> = BTreeMap::new();
     let mut readers = Vec::new();
     for binding in bindings {
-        let hygies = binding
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|o| o.api_version.starts_with("hygie.io/"));
-        if hygies {
-            continue;
-        }
         let role = (binding.role_ref.kind.clone(), binding.role_ref.name.clone());
         if !rules_of.contains_key(&role) {
             let rules = match role.0.as_str() {

@@ -192,7 +192,7 @@ impl Rule {
                 "a dataset (or profile) that allows export lists its reviewers once each, never system: identities, enough for its requiredApprovals (default 2, at least 1)"
             }
             Rule::Readers => {
-                "a workspace seen through a screen runs only where nobody but the platform team reads its pod or its logs: no RoleBinding of its namespace Hygie did not write gives anybody else `get` on pods/log or `get`/`list`/`watch` on pods (checked in the cluster)"
+                "a workspace seen through a screen runs only where nobody but the platform team reads its pod or its logs: no RoleBinding of its namespace gives anybody else `get` on pods/log or `get`/`list`/`watch` on pods (checked in the cluster)"
             }
             Rule::Names => {
                 "names leave every derived name valid: a Workspace is a DNS-1035 label of at most 52 characters not ending in -import, a Dataset a DNS-1123 label of at most 56"
