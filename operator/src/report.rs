@@ -24,16 +24,16 @@ use crate::{
         export::{count, in_submission_order, panels},
         sovereignty::exposure,
     },
-    sink::Record,
+    sink::{Record, Step},
 };
 
 impl Register {
     /// Adds `records`, read from the audit sink, as the history, and the deletions among them:
-    /// those that name what went.
+    /// those done that name what went (an intent says what was about to go).
     pub fn with_history(mut self, records: Vec<Record>) -> Register {
         self.deletions = records
             .iter()
-            .filter(|r| !r.evidence.is_empty())
+            .filter(|r| !r.evidence.is_empty() && r.step == Step::Done)
             .cloned()
             .collect();
         self.history = records;
@@ -597,10 +597,14 @@ impl Register {
             self.history
                 .iter()
                 .map(|d| {
+                    let action = match d.step {
+                        Step::Intended => format!("{} (intended)", d.action),
+                        Step::Done => d.action.clone(),
+                    };
                     vec![
                         d.time.clone(),
                         d.object.clone(),
-                        d.action.clone(),
+                        action,
                         d.outcome.clone(),
                         d.reasons.clone(),
                     ]
@@ -770,16 +774,30 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             recorder: "hygie-0".into(),
+            step: Step::Done,
+        };
+        let key = [("keySecret", "cohort-data-luks"), ("keySecretUid", "k1")];
+        let intent = Record {
+            step: Step::Intended,
+            ..record("Shredded", &key)
         };
         let register = register(&bundle(), now()).with_history(vec![
             record("KeyCreated", &[]),
-            record(
-                "Shredding",
-                &[("keySecret", "cohort-data-luks"), ("keySecretUid", "k1")],
-            ),
+            intent,
+            record("Shredding", &key),
         ]);
-        assert_eq!(register.history.len(), 2);
-        assert_eq!(register.deletions.len(), 1, "only what names what went");
+        assert_eq!(register.history.len(), 3);
+        assert_eq!(
+            register.deletions.len(),
+            1,
+            "only what names what went, once it went"
+        );
+        assert!(
+            register
+                .markdown()
+                .contains("| Dataset/research/cohort | Shredded (intended) |"),
+            "the intent is in the history"
+        );
         assert!(
             register
                 .markdown()

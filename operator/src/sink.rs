@@ -7,6 +7,12 @@
 //! owner included, can overwrite or delete it. A batch the store refuses is retried with a
 //! growing delay, never dropped; records that arrive while the queue is full are dropped from
 //! the sink (and said so in the log), never from the log itself. `hygie report` reads them back.
+//!
+//! An irreversible step (a key destroyed, a volume deleted, files released) is not queued: its
+//! intent is written first, alone, and the step waits until the store has it
+//! ([`AuditSink::write_ahead`]). Its object's name is derived from what the step destroys, not
+//! the time, so the same intent written again after a crash or a retry is the same object, kept
+//! once.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -31,6 +37,15 @@ const LINGER: Duration = Duration::from_secs(1);
 const QUEUE: usize = 10_000;
 /// Longest wait between two tries of a refused batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest wait for the store to take an intent; the step waits for the next reconcile.
+pub const WRITE_AHEAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why an object was not written.
+enum Put {
+    /// An object of that name is there already (`If-None-Match: *`).
+    Exists,
+    Failed(String),
+}
 
 /// Where the sink writes, as `hygie run` is told.
 #[derive(clap::Args, Debug, Clone)]
@@ -61,6 +76,21 @@ pub struct SinkArgs {
     pub audit_s3_ca_file: Option<PathBuf>,
 }
 
+/// Whether a record says what Hygie is about to do or what it did.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Step {
+    /// About to be done, and written to the store before it is: an irreversible step.
+    Intended,
+    #[default]
+    Done,
+}
+
+impl Step {
+    fn is_done(&self) -> bool {
+        *self == Step::Done
+    }
+}
+
 /// One decision of Hygie's, as the audit log and the sink keep it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Record {
@@ -79,12 +109,16 @@ pub struct Record {
     pub evidence: std::collections::BTreeMap<String, String>,
     /// The operator replica that decided.
     pub recorder: String,
+    /// `Intended` for the intent of an irreversible step, written before it; absent once done.
+    #[serde(default, skip_serializing_if = "Step::is_done")]
+    pub step: Step,
 }
 
 /// The sending end of the sink; cheap to clone.
 #[derive(Clone)]
 pub struct AuditSink {
     queue: mpsc::Sender<Record>,
+    store: Arc<Store>,
 }
 
 impl AuditSink {
@@ -96,9 +130,36 @@ impl AuditSink {
             return Ok(None);
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(Arc::new(store), receiver));
+        let store = Arc::new(store);
+        let task = tokio::spawn(run(store.clone(), receiver));
         info!(bucket = %args.audit_s3_bucket, "audit sink started");
-        Ok(Some((AuditSink { queue }, Flush(task))))
+        Ok(Some((AuditSink { queue, store }, Flush(task))))
+    }
+
+    /// Writes `record`, the intent of an irreversible step, to the store now, and returns once
+    /// the store has it (or already had it): the step may then be taken. An error says why the
+    /// store did not take it within [`WRITE_AHEAD_LIMIT`].
+    pub async fn write_ahead(&self, record: &Record) -> Result<(), String> {
+        let key = intent_key(&self.store.prefix, record);
+        let body = serde_json::to_string(record).expect("a record serializes") + "\n";
+        let put = self.store.put_object(&key, body);
+        match tokio::time::timeout(WRITE_AHEAD_LIMIT, put).await {
+            Ok(Ok(())) | Ok(Err(Put::Exists)) => Ok(()),
+            Ok(Err(Put::Failed(e))) => Err(e),
+            Err(_) => Err(format!(
+                "no answer from the store within {} s",
+                WRITE_AHEAD_LIMIT.as_secs()
+            )),
+        }
+    }
+
+    /// Where the sink writes, as a status message names it.
+    pub fn describe(&self) -> String {
+        format!(
+            "bucket `{}` at {}",
+            self.store.bucket.name(),
+            self.store.bucket.base_url()
+        )
     }
 
     /// Queues `record` for the store; never waits.
@@ -228,16 +289,17 @@ impl Store {
         request: hyper::http::request::Builder,
         body: Bytes,
         what: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, (hyper::StatusCode, String)> {
+        let unsent = |e: String| (hyper::StatusCode::BAD_GATEWAY, format!("{what}: {e}"));
         let request = request
             .header("content-length", body.len())
             .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| unsent(e.to_string()))?;
         let response = self
             .http
             .request(request)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| unsent(e.to_string()))?;
         let status = response.status();
         let text = response
             .into_body()
@@ -247,11 +309,12 @@ impl Store {
             .unwrap_or_default();
         match status.is_success() {
             true => Ok(text),
-            false => Err(format!("{what}: HTTP {status}: {text}")),
+            false => Err((status, format!("{what}: HTTP {status}: {text}"))),
         }
     }
 
-    /// Every record under the prefix, in key order, which is time order.
+    /// Every record under the prefix, in time order (intents are named by what they are, not
+    /// when: they are put in their place by their time).
     async fn records(&self) -> Result<Vec<Record>, String> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
@@ -264,7 +327,8 @@ impl Store {
             let url = list.sign(Duration::from_secs(300));
             let text = self
                 .send(hyper::Request::get(url.as_str()), Bytes::new(), "list")
-                .await?;
+                .await
+                .map_err(|(_, e)| e)?;
             let page = ListObjectsV2::parse_response(&text).map_err(|e| e.to_string())?;
             keys.extend(page.contents.into_iter().map(|c| c.key));
             match page.next_continuation_token {
@@ -281,12 +345,14 @@ impl Store {
                 .sign(Duration::from_secs(300));
             let text = self
                 .send(hyper::Request::get(url.as_str()), Bytes::new(), &key)
-                .await?;
+                .await
+                .map_err(|(_, e)| e)?;
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let record = serde_json::from_str(line).map_err(|e| format!("{key}: {e}"))?;
                 records.push(record);
             }
         }
+        records.sort_by_key(|r: &Record| r.time.parse::<jiff::Timestamp>().ok());
         Ok(records)
     }
 
@@ -298,9 +364,20 @@ impl Store {
             .map(|r| serde_json::to_string(r).expect("a record serializes") + "\n")
             .collect();
         let key = object_key(&self.prefix, now, &self.recorder, sequence);
+        match self.put_object(&key, body).await {
+            Ok(()) => Ok(()),
+            // Only a batch of this replica's would have this name: it is written.
+            Err(Put::Exists) => Ok(()),
+            Err(Put::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Writes `body` as the new object `key`, locked in compliance mode, never over another.
+    async fn put_object(&self, key: &str, body: String) -> Result<(), Put> {
+        let now = jiff::Timestamp::now();
         let until = now
             .checked_add(self.retention)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| Put::Failed(e.to_string()))?
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         let md5 =
@@ -311,7 +388,7 @@ impl Store {
             ("x-amz-object-lock-mode", "COMPLIANCE".to_owned()),
             ("x-amz-object-lock-retain-until-date", until),
         ];
-        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), &key);
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
         for (name, value) in &headers {
             action.headers_mut().insert(*name, value.clone());
         }
@@ -320,9 +397,14 @@ impl Store {
         for (name, value) in &headers {
             request = request.header(*name, value);
         }
-        self.send(request, Bytes::from(body), &format!("PUT {key}"))
+        match self
+            .send(request, Bytes::from(body), &format!("PUT {key}"))
             .await
-            .map(|_| ())
+        {
+            Ok(_) => Ok(()),
+            Err((hyper::StatusCode::PRECONDITION_FAILED, _)) => Err(Put::Exists),
+            Err((_, e)) => Err(Put::Failed(e)),
+        }
     }
 }
 
@@ -332,6 +414,21 @@ pub async fn read_records(args: &SinkArgs) -> Result<Vec<Record>, String> {
         Some(store) => store.records().await,
         None => Ok(Vec::new()),
     }
+}
+
+/// `<prefix>intents/<uid>/<action>-<digest>.jsonl`, the digest of the object and of the claim
+/// the step destroys, if it names one: one name per step, the same whoever writes it and however
+/// often. The first write stands: written again after a crash (when less is left to name), the
+/// intent is the one written before anything went.
+fn intent_key(prefix: &str, record: &Record) -> String {
+    let claim = record.evidence.get("claim").map_or("", String::as_str);
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("{}\n{claim}", record.object));
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let uid = match record.uid.as_str() {
+        "" => "none",
+        uid => uid,
+    };
+    format!("{prefix}intents/{uid}/{}-{hex}.jsonl", record.action)
 }
 
 /// `<prefix><yyyy>/<mm>/<dd>/<yyyymmddThhmmss.nnnnnnnnnZ>-<recorder>-<sequence>.jsonl`: one
@@ -352,6 +449,59 @@ mod tests {
         assert_eq!(
             object_key("hygie/prod/", at, "hygie-7d9f-x2", 42),
             "hygie/prod/2026/11/30/20261130T170509.123456789Z-hygie-7d9f-x2-00000042.jsonl"
+        );
+    }
+
+    #[test]
+    fn an_intent_is_named_by_what_it_is_so_that_writing_it_again_is_the_same_object() {
+        let record = Record {
+            time: "2026-11-30T17:05:09Z".into(),
+            object: "Dataset/chu/cohort".into(),
+            uid: "4b1c".into(),
+            action: "Shredded".into(),
+            outcome: "Normal".into(),
+            reasons: "the key first, then the volume".into(),
+            evidence: [("keySecret".to_owned(), "cohort-key".to_owned())].into(),
+            recorder: "hygie-0".into(),
+            step: Step::Intended,
+        };
+        let key = intent_key("hygie/", &record);
+        assert!(key.starts_with("hygie/intents/4b1c/Shredded-"), "{key}");
+        let later = Record {
+            time: "2026-11-30T18:00:00Z".into(),
+            recorder: "hygie-1".into(),
+            reasons: "retried".into(),
+            ..record.clone()
+        };
+        assert_eq!(intent_key("hygie/", &later), key, "the same step, retried");
+        let fewer = Record {
+            evidence: [("claim".to_owned(), "cohort-data".to_owned())].into(),
+            ..record.clone()
+        };
+        let with_key = Record {
+            evidence: [
+                ("claim".to_owned(), "cohort-data".to_owned()),
+                ("keySecret".to_owned(), "cohort-key".to_owned()),
+            ]
+            .into(),
+            ..record.clone()
+        };
+        assert_eq!(
+            intent_key("hygie/", &fewer),
+            intent_key("hygie/", &with_key),
+            "the same claim's destruction, once its key is gone"
+        );
+        assert_ne!(intent_key("hygie/", &fewer), key, "another claim");
+        let line = serde_json::to_string(&record).unwrap();
+        assert!(line.contains(r#""step":"Intended""#), "{line}");
+        let done = serde_json::to_string(&Record {
+            step: Step::Done,
+            ..record
+        })
+        .unwrap();
+        assert!(
+            !done.contains("step"),
+            "records written before steps existed read the same"
         );
     }
 

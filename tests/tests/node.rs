@@ -527,7 +527,7 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
     let scene = Scene::new("node-stop").await;
     let ns = scene.ns().to_owned();
     scene.fill_the_source_claim().await;
-    let (_, sink) = audit_sink(&ns);
+    let (bucket, sink) = audit_sink(&ns);
     let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
     let mut operator = Operator::start_with("node-stop", LEASE, 3600, &sink);
     scene.apply_bundle();
@@ -689,6 +689,69 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
         .get(&scene.key_name(&format!("{dataset}-data")))
         .await
         .unwrap();
+    // Nothing irreversible before its record: while the sink cannot take it (its bucket is not
+    // there), the shred waits, the dataset Stalled and naming the sink, its key and claim kept.
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+    let absent = format!("absent-{ns}");
+    let blind_sink: Vec<&str> = sink
+        .iter()
+        .map(|a| match *a == bucket {
+            true => absent.as_str(),
+            false => a,
+        })
+        .collect();
+    let mut blind = Operator::start_with("node-stop-blind", LEASE, 3600, &blind_sink);
+    kubectl_ok(&["delete", "-n", &ns, "dataset", &dataset, "--wait=false"]);
+    let datasets: Api<Dataset> = scene.api();
+    wait_for(
+        &datasets,
+        &dataset,
+        "stalled on the audit sink",
+        START,
+        |d: Option<&Dataset>| {
+            d.and_then(|d| d.status.as_ref()).is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Stalled" && c.reason == "AuditSinkUnavailable")
+            })
+        },
+    )
+    .await;
+    let stalled = datasets
+        .get(&dataset)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions;
+    let message = &stalled
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains(&format!("bucket `{absent}`")) && message.contains("Shredded of Dataset/"),
+        "{message}"
+    );
+    let kept: Secret = scene
+        .keys()
+        .get(&scene.key_name(&format!("{dataset}-data")))
+        .await
+        .unwrap();
+    assert_eq!(kept.metadata.uid, key.metadata.uid, "the key waits");
+    assert!(kept.metadata.deletion_timestamp.is_none(), "the key waits");
+    assert!(
+        scene
+            .api::<PersistentVolumeClaim>()
+            .get_opt(&format!("{dataset}-data"))
+            .await
+            .unwrap()
+            .is_some(),
+        "the claim waits"
+    );
+    assert!(blind.terminate(), "the operator stops on SIGTERM");
+    // The sink back, the shred goes on from its record.
+    let mut operator = Operator::start_with("node-stop-1", LEASE, 3600, &sink);
     kubectl_ok(&[
         "delete",
         "-n",
@@ -732,9 +795,20 @@ async fn suspend_and_expiry_stop_the_pod_keep_the_volumes_and_a_lost_key_blocks_
         );
     }
     let dataset_history = actions(&format!("Dataset/{ns}/{dataset}"));
+    let steps: Vec<&str> = history
+        .iter()
+        .filter(|r| r["object"] == format!("Dataset/{ns}/{dataset}").as_str())
+        .filter(|r| r["action"] == "Shredded" || r["action"] == "Shredding")
+        .map(|r| r["step"].as_str().unwrap_or("Done"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["Intended", "Done", "Done"],
+        "the intent once, before the key, then the volume: {dataset_history:?}"
+    );
     let (shredding, shredded) = (
         dataset_history.iter().position(|a| a == "Shredding"),
-        dataset_history.iter().position(|a| a == "Shredded"),
+        dataset_history.iter().rposition(|a| a == "Shredded"),
     );
     assert!(
         matches!((shredding, shredded), (Some(a), Some(b)) if a < b),

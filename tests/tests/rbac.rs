@@ -137,7 +137,15 @@ async fn every_right_the_chart_grants_is_used() {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}]
     });
-    let items = json!([platform_view, profile, fresh, dataset, kept, workspace, request]);
+    let items = json!([
+        platform_view,
+        profile,
+        fresh,
+        dataset,
+        kept,
+        workspace,
+        request
+    ]);
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     let out = kubectl_with_input(
         &["apply", "--server-side", "-f", "-"],

@@ -23,7 +23,7 @@ use super::{
     children::orphan,
     children_listed,
     error::{Error, Result},
-    events::{Evidence, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
     export::JobOutcome,
     jobs,
     keys::key_evidence,
@@ -574,6 +574,11 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
             ]);
             let present = volume_and_keys(dataset, context, "Secret");
             key_evidence(&mut evidence, &present);
+            let volume = volume_behind(dataset, context, api, &namespace).await?;
+            evidence.insert("persistentVolume", volume.clone().unwrap_or_default());
+            // Nothing irreversible before its record is in the audit sink.
+            let intent = "the key, then the claim and its volume's disk, are to be deleted";
+            intend(context, dataset, "Shredded", intent, &evidence).await?;
             let keys = children
                 .remove_kinds(owner, &uid(dataset), &namespace, &["Secret"])
                 .await?;
@@ -589,7 +594,6 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                 .await;
                 return Err(Error::StillDeleting(keys.join(", ")));
             }
-            let volume = volume_behind(dataset, context, api, &namespace).await?;
             let mut remaining = Vec::new();
             if let Some(volume) = &volume {
                 remaining.extend(delete_with_its_disk(context, volume).await?);
@@ -610,7 +614,6 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                     "the key was deleted, then the claim, which no volume had been bound to".into()
                 }
             };
-            evidence.insert("persistentVolume", volume.unwrap_or_default());
             publish_with_evidence(context, dataset, normal(), "Shredded", note, evidence).await;
         }
     }

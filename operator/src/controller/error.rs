@@ -27,6 +27,17 @@ pub enum Error {
     )]
     KeyLost { secret: String, claim: String },
 
+    /// The intent of an irreversible step could not be written to the audit sink: the step
+    /// waits, for its proof would be missing for ever.
+    #[error(
+        "the audit sink ({sink}) did not take the record of {step}, which waits for it: {reason}"
+    )]
+    AuditSink {
+        sink: String,
+        step: String,
+        reason: String,
+    },
+
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -46,6 +57,7 @@ impl Error {
             Error::Waiting(_) => "waiting",
             Error::NotOurs(_) => "not_ours",
             Error::KeyLost { .. } => "key_lost",
+            Error::AuditSink { .. } => "audit_sink",
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
@@ -71,13 +83,21 @@ impl Error {
         )
     }
 
-    /// The reason of the `Stalled` condition a permanent error sets.
+    /// Whether the object says in its `Stalled` condition that it cannot converge: a permanent
+    /// error, or an irreversible step waiting for the audit sink (retried every 10 s, as the
+    /// sink may be back at any moment).
+    pub fn stalls(&self) -> bool {
+        self.is_permanent() || matches!(self, Error::AuditSink { .. })
+    }
+
+    /// The reason of the `Stalled` condition an error sets.
     pub fn reason(&self) -> &'static str {
         match self.category() {
             "invalid" => "RefusedAsInvalid",
             "forbidden" => "Forbidden",
             "not_ours" => "NameTakenByAnotherObject",
             "key_lost" => "KeyLost",
+            "audit_sink" => "AuditSinkUnavailable",
             _ => "Failed",
         }
     }

@@ -465,7 +465,7 @@ async fn children_listed(children: &Applier) -> Result<(), Error> {
     }
 }
 
-/// After a reconcile: a success forgets past failures; a permanent error is said in the
+/// After a reconcile: a success forgets past failures; an error that stalls is said in the
 /// object's status as `Stalled` by `stall`.
 async fn settle<K, F>(object: &K, context: &Context, result: &Result<Action, Error>, stall: F)
 where
@@ -474,7 +474,7 @@ where
 {
     match result {
         Ok(_) => context.failures.forget(object),
-        Err(error) if error.is_permanent() => {
+        Err(error) if error.stalls() => {
             if let Err(e) = stall.await {
                 warn!(error = %e, "the Stalled condition could not be written");
             }

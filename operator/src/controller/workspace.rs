@@ -23,7 +23,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Error, Result},
-    events::{Evidence, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
     idle::{Wakefulness, idle_after, wakefulness},
     keys::key_evidence,
     readers, requeue_at, settle,
@@ -775,21 +775,26 @@ async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     let owner = Owner::Workspace(&name);
     for kinds in REMOVAL_STAGES {
         let proofs = deletion_evidence(context, owner, &uid(workspace), &namespace, kinds).await?;
+        let note = |reason: &str, evidence: &Evidence| match reason {
+            "KeyDestroyed" => format!(
+                "key Secret {} of claim {} deleted",
+                evidence["keySecret"], evidence["claim"]
+            ),
+            _ => format!(
+                "claim {} deleted, with PersistentVolume {}",
+                evidence["claim"], evidence["persistentVolume"]
+            ),
+        };
+        // Nothing irreversible before its record is in the audit sink.
+        for (reason, evidence) in &proofs {
+            intend(context, workspace, reason, note(reason, evidence), evidence).await?;
+        }
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &uid(workspace), &namespace, kinds)
             .await?;
         for (reason, evidence) in proofs {
-            let note = match reason {
-                "KeyDestroyed" => format!(
-                    "key Secret {} of claim {} deleted",
-                    evidence["keySecret"], evidence["claim"]
-                ),
-                _ => format!(
-                    "claim {} deleted, with PersistentVolume {}",
-                    evidence["claim"], evidence["persistentVolume"]
-                ),
-            };
+            let note = note(reason, &evidence);
             publish_with_evidence(context, workspace, normal(), reason, note, evidence).await;
         }
         if !remaining.is_empty() {

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use super::{admit, credential::desktop_password, relay};
 use crate::{
     build::DESKTOP_PORT,
-    sink::{AuditSink, Record},
+    sink::{AuditSink, Record, Step},
 };
 
 /// The subprotocol prefix that carries a session's secret.
@@ -190,6 +190,7 @@ fn record(
             reasons: reasons.to_owned(),
             evidence,
             recorder: gateway.recorder.clone(),
+            step: Step::Done,
         });
     }
 }

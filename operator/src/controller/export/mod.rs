@@ -18,7 +18,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Error, Result},
-    events::{Evidence, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
     jobs,
     keys::key_evidence,
     requeue_at, settle,
@@ -178,6 +178,25 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
         ExportPhase::InReview => ExportStage::Review,
         _ => ExportStage::Release,
     };
+    let released_to = destination
+        .map(|d| {
+            let prefix = crate::build::release_key_prefix(&d.s3.prefix, &namespace, &name);
+            format!("s3://{}/{prefix}", d.s3.bucket)
+        })
+        .unwrap_or_default();
+    if stage == ExportStage::Release && destination.is_some() {
+        // Files that leave do not come back: the release is recorded before it starts.
+        let evidence = Evidence::from([
+            ("destination", released_to.clone()),
+            (
+                "stagedDigest",
+                current.staged_digest.clone().unwrap_or_default(),
+            ),
+            ("files", current.staged_files.len().to_string()),
+        ]);
+        let note = format!("the reviewed files are to be released to {released_to}");
+        intend(context, request, "Released", note, &evidence).await?;
+    }
     let children = owned_by(export_children(&inputs, stage), request, |_| false);
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
     let owner = Owner::ExportRequest(&name);
@@ -202,12 +221,6 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
 
     let names = ExportNames::of(&name);
     let client = &context.client;
-    let released_to = destination
-        .map(|d| {
-            let prefix = crate::build::release_key_prefix(&d.s3.prefix, &namespace, &name);
-            format!("s3://{}/{prefix}", d.s3.bucket)
-        })
-        .unwrap_or_default();
     let deadline = review_deadline(request, profile);
     let facts = Facts {
         refused: None,
@@ -355,6 +368,12 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
             &owner.selector(),
             &uid(request),
         );
+        let evidence = staged_key_evidence(&name, &keys);
+        let going = keys.iter().any(|k| k.deletion_timestamp.is_none());
+        if kinds == ["Secret"] && going {
+            let note = "the staged copy's key is to be destroyed";
+            intend(context, request, "KeyShredded", note, &evidence).await?;
+        }
         let remaining = context
             .export_children
             .remove_kinds(owner, &uid(request), &namespace, kinds)
@@ -364,7 +383,6 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
         }
         if kinds == ["Secret"] {
             let note = format!("key destroyed: {}", remaining.join(", "));
-            let evidence = staged_key_evidence(&name, &keys);
             publish_with_evidence(context, request, normal(), "KeyShredded", note, evidence).await;
         }
         return Ok(false);
