@@ -64,7 +64,13 @@ pub async fn reconcile(request: Arc<ExportRequest>, context: Arc<Context>) -> Re
     })
     .await
     .map_err(Error::from);
-    settle(&*request, &context, &result, async { Ok(false) }).await;
+    settle(
+        &*request,
+        &context,
+        &result,
+        stall(&request, &context, &api, &result),
+    )
+    .await;
     context
         .metrics
         .reconciled("ExportRequest", started.elapsed());
@@ -401,6 +407,43 @@ fn staged_key_evidence(request: &str, keys: &[kube::api::ObjectMeta]) -> Evidenc
         .filter(|k| k.annotations.as_ref().and_then(|a| a.get(CLAIM)) == Some(&names.staged));
     key_evidence(&mut evidence, staged_keys);
     evidence
+}
+
+/// Says in the status that the request cannot go on (a step waiting for the audit sink): its
+/// phase unchanged, Stalled with why.
+async fn stall(
+    request: &ExportRequest,
+    context: &Context,
+    api: &Api<ExportRequest>,
+    result: &Result<Action>,
+) -> Result<bool> {
+    let Err(error) = result else {
+        return Ok(false);
+    };
+    let current = request.status.clone().unwrap_or_default();
+    let phase = current.phase.unwrap_or(ExportPhase::Submitted);
+    let message = error.to_string();
+    let observed = vec![
+        Observed::new(READY, false, STALLED, message.clone()),
+        Observed::new(
+            RECONCILING,
+            !is_final(phase),
+            reason_of(phase),
+            message.clone(),
+        ),
+        Observed::new(STALLED, true, error.reason(), message),
+    ];
+    let generation = request.metadata.generation;
+    let status = ExportRequestStatus {
+        conditions: status::merge(
+            &current.conditions,
+            observed,
+            generation,
+            jiff::Timestamp::now(),
+        ),
+        ..current
+    };
+    write(request, context, api, status).await
 }
 
 /// The status in `phase`, with its conditions: Ready once released, Reconciling while under
