@@ -23,7 +23,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use md5::Digest;
 use rusty_s3::{
     Bucket, Credentials, S3Action, UrlStyle,
-    actions::{ListObjectsV2, PutObject},
+    actions::{HeadObject, ListObjectsV2, PutObject},
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -119,6 +119,8 @@ pub struct Record {
 pub struct AuditSink {
     queue: mpsc::Sender<Record>,
     store: Arc<Store>,
+    /// The intents this replica has seen in the store: a step tried again is not written again.
+    intents: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AuditSink {
@@ -133,7 +135,15 @@ impl AuditSink {
         let store = Arc::new(store);
         let task = tokio::spawn(run(store.clone(), receiver));
         info!(bucket = %args.audit_s3_bucket, "audit sink started");
-        Ok(Some((AuditSink { queue, store }, Flush(task))))
+        let intents = Arc::default();
+        Ok(Some((
+            AuditSink {
+                queue,
+                store,
+                intents,
+            },
+            Flush(task),
+        )))
     }
 
     /// Writes `record`, the intent of an irreversible step, to the store now, and returns once
@@ -141,11 +151,27 @@ impl AuditSink {
     /// store did not take it within [`WRITE_AHEAD_LIMIT`].
     pub async fn write_ahead(&self, record: &Record) -> Result<(), String> {
         let key = intent_key(&self.store.prefix, record);
+        if self.intents.lock().expect("not poisoned").contains(&key) {
+            return Ok(());
+        }
         let body = serde_json::to_string(record).expect("a record serializes") + "\n";
-        let put = self.store.put_object(&key, body);
-        match tokio::time::timeout(WRITE_AHEAD_LIMIT, put).await {
-            Ok(Ok(())) | Ok(Err(Put::Exists)) => Ok(()),
-            Ok(Err(Put::Failed(e))) => Err(e),
+        let written = async {
+            match self.store.put_object(&key, body).await {
+                Ok(()) | Err(Put::Exists) => Ok(()),
+                // Some stores refuse a write over a locked object as forbidden, not as a failed
+                // precondition: whether the intent is there is asked of the store.
+                Err(Put::Failed(e)) => match self.store.exists(&key).await {
+                    true => Ok(()),
+                    false => Err(e),
+                },
+            }
+        };
+        match tokio::time::timeout(WRITE_AHEAD_LIMIT, written).await {
+            Ok(Ok(())) => {
+                self.intents.lock().expect("not poisoned").insert(key);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(format!(
                 "no answer from the store within {} s",
                 WRITE_AHEAD_LIMIT.as_secs()
@@ -309,7 +335,10 @@ impl Store {
             .unwrap_or_default();
         match status.is_success() {
             true => Ok(text),
-            false => Err((status, format!("{what}: HTTP {status}: {text}"))),
+            false => Err((
+                status,
+                format!("{what}: HTTP {status}: {}", s3_error(&text)),
+            )),
         }
     }
 
@@ -354,6 +383,15 @@ impl Store {
         }
         records.sort_by_key(|r: &Record| r.time.parse::<jiff::Timestamp>().ok());
         Ok(records)
+    }
+
+    /// Whether the object `key` is in the store.
+    async fn exists(&self, key: &str) -> bool {
+        let url = HeadObject::new(&self.bucket, Some(&self.credentials), key)
+            .sign(Duration::from_secs(300));
+        self.send(hyper::Request::head(url.as_str()), Bytes::new(), key)
+            .await
+            .is_ok()
     }
 
     /// Writes `batch` as one new, locked object.
@@ -416,6 +454,22 @@ pub async fn read_records(args: &SinkArgs) -> Result<Vec<Record>, String> {
     }
 }
 
+/// What an S3 error body says, in a line: its `Code` and `Message` when it has them (a status
+/// message names them, not a page of XML), the body otherwise.
+fn s3_error(body: &str) -> String {
+    let element = |name: &str| {
+        let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&close)? + start;
+        Some(&body[start..end])
+    };
+    match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => body.trim().to_owned(),
+    }
+}
+
 /// `<prefix>intents/<uid>/<action>-<digest>.jsonl`, the digest of the object and of the claim
 /// the step destroys, if it names one: one name per step, the same whoever writes it and however
 /// often. The first write stands: written again after a crash (when less is left to name), the
@@ -450,6 +504,16 @@ mod tests {
             object_key("hygie/prod/", at, "hygie-7d9f-x2", 42),
             "hygie/prod/2026/11/30/20261130T170509.123456789Z-hygie-7d9f-x2-00000042.jsonl"
         );
+    }
+
+    #[test]
+    fn an_s3_error_is_said_by_its_code_and_message() {
+        let body = "<?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message><BucketName>a</BucketName></Error>";
+        assert_eq!(
+            s3_error(body),
+            "NoSuchBucket: The specified bucket does not exist."
+        );
+        assert_eq!(s3_error(" bad gateway \n"), "bad gateway");
     }
 
     #[test]

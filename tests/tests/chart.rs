@@ -54,6 +54,39 @@ fn helm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The chart's release, uninstalled when the test ends, however it ends: a release left
+/// behind would reconcile the other node tests' objects beside their own operator. A failed
+/// test prints the operator's log first.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let leader = kubectl_with_input(
+                &[
+                    "get",
+                    "lease",
+                    "-n",
+                    NAMESPACE,
+                    "hygie-leader",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ],
+                None,
+            )
+            .stdout;
+            let pod = format!("pod/{}", leader.trim());
+            let logs = kubectl_with_input(&["logs", "-n", NAMESPACE, &pod, "--tail=300"], None);
+            eprintln!("the operator's log:\n{}{}", logs.stdout, logs.stderr);
+            let _ = Command::new(repo_root().join("tests/node/bin/helm"))
+                .args(["uninstall", RELEASE, "--namespace", NAMESPACE, "--wait"])
+                .args(["--timeout", "120s", "--kubeconfig"])
+                .arg(kubeconfig())
+                .status();
+        }
+    }
+}
+
 /// The workspace of docs/install.md's verification step, with the node's probe image.
 fn verification_bundle(namespace: &str, probe: &str) -> serde_json::Value {
     json!({"apiVersion": "v1", "kind": "List", "items": [
@@ -402,6 +435,7 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "--set",
         "gateway.tls.secretName=hygie-gateway-tls",
     ]);
+    let _installed = Installed;
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     wait_for(
@@ -467,10 +501,17 @@ async fn helm_installs_the_operator_image_which_leads_and_runs_a_workspace_on_th
         "--timeout=120s",
     ]);
     let api_port = api_port.trim();
-    assert!(
-        fetch(NAMESPACE, "policy-control", "10.215.0.2:8080").contains("the outside"),
-        "the control reaches the outside"
-    );
+    // A new pod's first packets may go before the node's firewall knows it: the control is
+    // tried until it gets through, so that the probe's refusal below means the policy.
+    let mut reached = false;
+    for _ in 0..15 {
+        reached = fetch(NAMESPACE, "policy-control", "10.215.0.2:8080").contains("the outside");
+        if reached {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(reached, "the control reaches the outside");
     assert!(
         !fetch(NAMESPACE, "policy-probe", "10.215.0.2:8080").contains("HTTP/1"),
         "the operator's pods do not"

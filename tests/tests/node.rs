@@ -1196,7 +1196,9 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
     }
     // bob, a reviewer who counts, sees the review's desktop in his browser through the
-    // gateway; alice, who asked, and dave, a member of the study, are refused there.
+    // gateway; alice, who asked, holds no right to connect to it (the API server says so to the
+    // gateway), and dave, listed but a member of the study, is refused by the gateway's own
+    // check.
     let image = review.spec.as_ref().unwrap().containers[0].image.clone();
     assert_eq!(
         image,
@@ -1237,7 +1239,7 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         gateway.log()
     );
     for (person, why) in [
-        ("alice", "requested these files"),
+        ("alice", "may not connect to exportrequests/table-2"),
         ("dave", "is a member of"),
     ] {
         let link = review_link(person);

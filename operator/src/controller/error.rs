@@ -47,7 +47,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A short, stable category, used as a metric label.
     pub fn category(&self) -> &'static str {
-        match self {
+        match self.cause() {
             Error::Kube(kube::Error::Api(status)) if status.code == 409 => "conflict",
             Error::Kube(kube::Error::Api(status)) if status.code == 403 => "forbidden",
             Error::Kube(kube::Error::Api(status)) if status.code == 422 => "invalid",
@@ -58,11 +58,7 @@ impl Error {
             Error::NotOurs(_) => "not_ours",
             Error::KeyLost { .. } => "key_lost",
             Error::AuditSink { .. } => "audit_sink",
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e)
-                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
-                _ => "finalizer",
-            },
+            Error::Finalizer(_) => "finalizer",
         }
     }
 
@@ -87,7 +83,19 @@ impl Error {
     /// error, or an irreversible step waiting for the audit sink (retried every 10 s, as the
     /// sink may be back at any moment).
     pub fn stalls(&self) -> bool {
-        self.is_permanent() || matches!(self, Error::AuditSink { .. })
+        self.is_permanent() || matches!(self.cause(), Error::AuditSink { .. })
+    }
+
+    /// The error itself, out of the finalizer's wrapping of an apply or a cleanup.
+    fn cause(&self) -> &Error {
+        match self {
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e)
+                | kube::runtime::finalizer::Error::CleanupFailed(e) => e.cause(),
+                _ => self,
+            },
+            _ => self,
+        }
     }
 
     /// The reason of the `Stalled` condition an error sets.
@@ -115,5 +123,33 @@ impl Error {
 impl From<kube::runtime::finalizer::Error<Error>> for Error {
     fn from(error: kube::runtime::finalizer::Error<Error>) -> Self {
         Error::Finalizer(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleanup_waiting_for_the_audit_sink_stalls_and_is_tried_again_soon() {
+        let waiting = Error::AuditSink {
+            sink: "bucket `audit`".into(),
+            step: "Shredded of Dataset/chu/cohort".into(),
+            reason: "HTTP 404 Not Found: NoSuchBucket".into(),
+        };
+        let wrapped = Error::from(kube::runtime::finalizer::Error::CleanupFailed(waiting));
+        assert!(wrapped.stalls(), "said in the Stalled condition");
+        assert!(!wrapped.is_permanent(), "not backed off to ten minutes");
+        assert_eq!(wrapped.reason(), "AuditSinkUnavailable");
+        assert_eq!(wrapped.retry_after(), Duration::from_secs(10));
+        assert!(
+            wrapped
+                .to_string()
+                .contains("Shredded of Dataset/chu/cohort")
+        );
+        let deleting = Error::from(kube::runtime::finalizer::Error::CleanupFailed(
+            Error::StillDeleting("cohort-data".into()),
+        ));
+        assert!(!deleting.stalls() && deleting.is_wait());
     }
 }
