@@ -44,38 +44,76 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What kind of failure an error is: what decides whether it is waited for, retried soon,
+/// backed off or said in the `Stalled` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Category {
+    Conflict,
+    Forbidden,
+    Invalid,
+    Api,
+    Deleting,
+    InUse,
+    Waiting,
+    NotOurs,
+    KeyLost,
+    AuditSink,
+    Finalizer,
+}
+
+impl Category {
+    /// A short, stable name, used as a metric label and in the log.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Conflict => "conflict",
+            Category::Forbidden => "forbidden",
+            Category::Invalid => "invalid",
+            Category::Api => "api",
+            Category::Deleting => "deleting",
+            Category::InUse => "in_use",
+            Category::Waiting => "waiting",
+            Category::NotOurs => "not_ours",
+            Category::KeyLost => "key_lost",
+            Category::AuditSink => "audit_sink",
+            Category::Finalizer => "finalizer",
+        }
+    }
+}
+
 impl Error {
-    /// A short, stable category, used as a metric label.
-    pub fn category(&self) -> &'static str {
+    /// What kind of failure this is, out of the finalizer's wrapping.
+    pub fn category(&self) -> Category {
         match self.cause() {
-            Error::Kube(kube::Error::Api(status)) if status.code == 409 => "conflict",
-            Error::Kube(kube::Error::Api(status)) if status.code == 403 => "forbidden",
-            Error::Kube(kube::Error::Api(status)) if status.code == 422 => "invalid",
-            Error::Kube(_) => "api",
-            Error::StillDeleting(_) => "deleting",
-            Error::InUse(_) => "in_use",
-            Error::Waiting(_) => "waiting",
-            Error::NotOurs(_) => "not_ours",
-            Error::KeyLost { .. } => "key_lost",
-            Error::AuditSink { .. } => "audit_sink",
-            Error::Finalizer(_) => "finalizer",
+            Error::Kube(kube::Error::Api(status)) if status.code == 409 => Category::Conflict,
+            Error::Kube(kube::Error::Api(status)) if status.code == 403 => Category::Forbidden,
+            Error::Kube(kube::Error::Api(status)) if status.code == 422 => Category::Invalid,
+            Error::Kube(_) => Category::Api,
+            Error::StillDeleting(_) => Category::Deleting,
+            Error::InUse(_) => Category::InUse,
+            Error::Waiting(_) => Category::Waiting,
+            Error::NotOurs(_) => Category::NotOurs,
+            Error::KeyLost { .. } => Category::KeyLost,
+            Error::AuditSink { .. } => Category::AuditSink,
+            Error::Finalizer(_) => Category::Finalizer,
         }
     }
 
     /// Whether this is an expected wait (a key, a deletion, a user of the dataset), not a
     /// failure: it is retried without being counted as an error.
     pub fn is_wait(&self) -> bool {
-        matches!(self.category(), "waiting" | "deleting" | "in_use")
+        matches!(
+            self.category(),
+            Category::Waiting | Category::Deleting | Category::InUse
+        )
     }
 
     /// Whether trying again cannot help until something changes: the API server refused the
     /// request as invalid or forbidden, the object belongs to another owner, or a volume's key
-    /// is gone. The object is
-    /// marked Stalled and retried with a growing delay.
+    /// is gone. The object is marked Stalled and retried with a growing delay.
     pub fn is_permanent(&self) -> bool {
         matches!(
             self.category(),
-            "invalid" | "forbidden" | "not_ours" | "key_lost"
+            Category::Invalid | Category::Forbidden | Category::NotOurs | Category::KeyLost
         )
     }
 
@@ -83,7 +121,7 @@ impl Error {
     /// error, or an irreversible step waiting for the audit sink (retried every 10 s, as the
     /// sink may be back at any moment).
     pub fn stalls(&self) -> bool {
-        self.is_permanent() || matches!(self.cause(), Error::AuditSink { .. })
+        self.is_permanent() || self.category() == Category::AuditSink
     }
 
     /// The error itself, out of the finalizer's wrapping of an apply or a cleanup.
@@ -101,11 +139,11 @@ impl Error {
     /// The reason of the `Stalled` condition an error sets.
     pub fn reason(&self) -> &'static str {
         match self.category() {
-            "invalid" => "RefusedAsInvalid",
-            "forbidden" => "Forbidden",
-            "not_ours" => "NameTakenByAnotherObject",
-            "key_lost" => "KeyLost",
-            "audit_sink" => "AuditSinkUnavailable",
+            Category::Invalid => "RefusedAsInvalid",
+            Category::Forbidden => "Forbidden",
+            Category::NotOurs => "NameTakenByAnotherObject",
+            Category::KeyLost => "KeyLost",
+            Category::AuditSink => "AuditSinkUnavailable",
             _ => "Failed",
         }
     }
@@ -113,8 +151,8 @@ impl Error {
     /// How long to wait before trying again.
     pub fn retry_after(&self) -> Duration {
         match self.category() {
-            "deleting" | "waiting" => Duration::from_secs(2),
-            "in_use" => Duration::from_secs(30),
+            Category::Deleting | Category::Waiting => Duration::from_secs(2),
+            Category::InUse => Duration::from_secs(30),
             _ => Duration::from_secs(10),
         }
     }
@@ -141,6 +179,7 @@ mod tests {
         assert!(wrapped.stalls(), "said in the Stalled condition");
         assert!(!wrapped.is_permanent(), "not backed off to ten minutes");
         assert_eq!(wrapped.reason(), "AuditSinkUnavailable");
+        assert_eq!(wrapped.category().label(), "audit_sink", "the metric's label");
         assert_eq!(wrapped.retry_after(), Duration::from_secs(10));
         assert!(
             wrapped

@@ -409,13 +409,13 @@ fn error_policy<K: Resource<DynamicType = ()>>(
         info!(kind = %kind, error = %error, "not yet");
         return Action::requeue(error.retry_after());
     }
-    context.metrics.failed(&kind, error.category());
+    context.metrics.failed(&kind, error.category().label());
     let failures = context.failures.record(&key_of(&*object));
     let delay = match error.is_permanent() {
         true => backoff(failures),
         false => error.retry_after(),
     };
-    warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
+    warn!(kind = %kind, namespace = object.meta().namespace.as_deref().unwrap_or(""), name = %object.meta().name.as_deref().unwrap_or(""), category = error.category().label(), error = %error, retry_in_s = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
 }
 

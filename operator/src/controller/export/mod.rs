@@ -17,7 +17,7 @@ use super::{
     Context, EXPORT_FINALIZER,
     apply::owned_by,
     children_listed,
-    error::{Error, Result},
+    error::{Category, Error, Result},
     events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
     jobs,
     keys::key_evidence,
@@ -218,7 +218,10 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
     if let Err(error) = applied {
         // A name another object holds, a staged key gone, an object the API server finds
         // invalid: no retry can change that, so the request fails and says why.
-        if !matches!(error.category(), "not_ours" | "key_lost" | "invalid") {
+        if !matches!(
+            error.category(),
+            Category::NotOurs | Category::KeyLost | Category::Invalid
+        ) {
             return Err(error);
         }
         let failed = Transition::failed("CannotStage", error.to_string());
