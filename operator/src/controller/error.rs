@@ -179,7 +179,11 @@ mod tests {
         assert!(wrapped.stalls(), "said in the Stalled condition");
         assert!(!wrapped.is_permanent(), "not backed off to ten minutes");
         assert_eq!(wrapped.reason(), "AuditSinkUnavailable");
-        assert_eq!(wrapped.category().label(), "audit_sink", "the metric's label");
+        assert_eq!(
+            wrapped.category().label(),
+            "audit_sink",
+            "the metric's label"
+        );
         assert_eq!(wrapped.retry_after(), Duration::from_secs(10));
         assert!(
             wrapped
