@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod bytes;
 pub mod cli;
 pub mod controller;
+pub mod faults;
 #[cfg(test)]
 mod fixtures;
 pub mod gateway;

@@ -9,5 +9,6 @@ use hygie::cli::{Cli, run};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    hygie::faults::arm();
     run(Cli::parse())
 }

@@ -29,11 +29,12 @@ use crate::{
 
 impl Register {
     /// Adds `records`, read from the audit sink, as the history, and the deletions among them:
-    /// those done that name what went (an intent says what was about to go).
+    /// those done that name the claim whose key or volume went (an intent says what was about
+    /// to go; a release names where files went, and nothing is deleted by it).
     pub fn with_history(mut self, records: Vec<Record>) -> Register {
         self.deletions = records
             .iter()
-            .filter(|r| !r.evidence.is_empty() && r.step == Step::Done)
+            .filter(|r| r.evidence.contains_key("claim") && r.step == Step::Done)
             .cloned()
             .collect();
         self.history = records;
@@ -776,21 +777,27 @@ mod tests {
             recorder: "hygie-0".into(),
             step: Step::Done,
         };
-        let key = [("keySecret", "cohort-data-luks"), ("keySecretUid", "k1")];
+        let key = [
+            ("claim", "cohort-data"),
+            ("keySecret", "cohort-data-luks"),
+            ("keySecretUid", "k1"),
+        ];
         let intent = Record {
             step: Step::Intended,
             ..record("Shredded", &key)
         };
+        let release = [("destination", "s3://out/research/table-1/")];
         let register = register(&bundle(), now()).with_history(vec![
             record("KeyCreated", &[]),
             intent,
             record("Shredding", &key),
+            record("Released", &release),
         ]);
-        assert_eq!(register.history.len(), 3);
+        assert_eq!(register.history.len(), 4);
         assert_eq!(
             register.deletions.len(),
             1,
-            "only what names what went, once it went"
+            "only what names the claim that went, once it went: a release deletes nothing"
         );
         assert!(
             register
@@ -801,7 +808,7 @@ mod tests {
         assert!(
             register
                 .markdown()
-                .contains("| Dataset/research/cohort | Shredding | keySecret=cohort-data-luks; keySecretUid=k1 | hygie-0 |")
+                .contains("| Dataset/research/cohort | Shredding | claim=cohort-data; keySecret=cohort-data-luks; keySecretUid=k1 | hygie-0 |")
         );
     }
 

@@ -9,10 +9,12 @@
 //! the sink (and said so in the log), never from the log itself. `hygie report` reads them back.
 //!
 //! An irreversible step (a key destroyed, a volume deleted, files released) is not queued: its
-//! intent is written first, alone, and the step waits until the store has it
-//! ([`AuditSink::write_ahead`]). Its object's name is derived from what the step destroys, not
-//! the time, so the same intent written again after a crash or a retry is the same object, kept
-//! once.
+//! intent is written first, alone, and the step waits until the store has it; its outcome is
+//! written the same way once it is taken ([`AuditSink::write_now`]). Their objects' names are
+//! derived from what the step destroys, not the time (`intents/…` and `outcomes/…` under the
+//! prefix, the same name in each), so a record written again after a crash or a retry is the
+//! same object, kept once, and the intents the store holds without an outcome are the steps a
+//! crash interrupted ([`AuditSink::unconcluded`]): whoever comes next concludes them.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -37,7 +39,8 @@ const LINGER: Duration = Duration::from_secs(1);
 const QUEUE: usize = 10_000;
 /// Longest wait between two tries of a refused batch.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// Longest wait for the store to take an intent; the step waits for the next reconcile.
+/// Longest wait for the store to take (or give back) the record of an irreversible step; the
+/// step waits for the next reconcile.
 pub const WRITE_AHEAD_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why an object was not written.
@@ -119,8 +122,9 @@ pub struct Record {
 pub struct AuditSink {
     queue: mpsc::Sender<Record>,
     store: Arc<Store>,
-    /// The intents this replica has seen in the store: a step tried again is not written again.
-    intents: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The steps' records this replica has seen in the store: a step tried again is not written
+    /// again.
+    written: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl AuditSink {
@@ -135,23 +139,23 @@ impl AuditSink {
         let store = Arc::new(store);
         let task = tokio::spawn(run(store.clone(), receiver));
         info!(bucket = %args.audit_s3_bucket, "audit sink started");
-        let intents = Arc::default();
+        let written = Arc::default();
         Ok(Some((
             AuditSink {
                 queue,
                 store,
-                intents,
+                written,
             },
             Flush(task),
         )))
     }
 
-    /// Writes `record`, the intent of an irreversible step, to the store now, and returns once
-    /// the store has it (or already had it): the step may then be taken. An error says why the
-    /// store did not take it within [`WRITE_AHEAD_LIMIT`].
-    pub async fn write_ahead(&self, record: &Record) -> Result<(), String> {
-        let key = intent_key(&self.store.prefix, record);
-        if self.intents.lock().expect("not poisoned").contains(&key) {
+    /// Writes `record`, the intent or the outcome of an irreversible step, to the store now, and
+    /// returns once the store has it (or already had it): the step (or what follows it) may then
+    /// be taken. An error says why the store did not take it within [`WRITE_AHEAD_LIMIT`].
+    pub async fn write_now(&self, record: &Record) -> Result<(), String> {
+        let key = step_key(&self.store.prefix, record);
+        if self.written.lock().expect("not poisoned").contains(&key) {
             return Ok(());
         }
         let body = serde_json::to_string(record).expect("a record serializes") + "\n";
@@ -159,24 +163,50 @@ impl AuditSink {
             match self.store.put_object(&key, body).await {
                 Ok(()) | Err(Put::Exists) => Ok(()),
                 // Some stores refuse a write over a locked object as forbidden, not as a failed
-                // precondition: whether the intent is there is asked of the store.
+                // precondition: whether the record is there is asked of the store.
                 Err(Put::Failed(e)) => match self.store.exists(&key).await {
                     true => Ok(()),
                     false => Err(e),
                 },
             }
         };
-        match tokio::time::timeout(WRITE_AHEAD_LIMIT, written).await {
-            Ok(Ok(())) => {
-                self.intents.lock().expect("not poisoned").insert(key);
-                Ok(())
+        within_limit(written).await?;
+        self.written.lock().expect("not poisoned").insert(key);
+        Ok(())
+    }
+
+    /// The intent the store holds for the step `record` concludes, if it holds one.
+    pub async fn intent_of(&self, record: &Record) -> Result<Option<Record>, String> {
+        let intent = Record {
+            step: Step::Intended,
+            ..record.clone()
+        };
+        let key = step_key(&self.store.prefix, &intent);
+        let found = within_limit(self.store.read(&key)).await?;
+        Ok(found.and_then(|records| records.into_iter().next()))
+    }
+
+    /// The intents the store holds for the object `uid` without their outcome: steps a crash (or
+    /// a failure to write the outcome) interrupted once they were announced.
+    pub async fn unconcluded(&self, uid: &str) -> Result<Vec<Record>, String> {
+        let prefix = &self.store.prefix;
+        let pending = async {
+            let intents = self.store.keys(&format!("{prefix}intents/{uid}/")).await?;
+            let outcomes = self.store.keys(&format!("{prefix}outcomes/{uid}/")).await?;
+            let concluded: std::collections::HashSet<&str> = outcomes
+                .iter()
+                .filter_map(|k| k.rsplit('/').next())
+                .collect();
+            let mut records = Vec::new();
+            for key in &intents {
+                if concluded.contains(key.rsplit('/').next().unwrap_or_default()) {
+                    continue;
+                }
+                records.extend(self.store.read(key).await?.unwrap_or_default());
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!(
-                "no answer from the store within {} s",
-                WRITE_AHEAD_LIMIT.as_secs()
-            )),
-        }
+            Ok(records)
+        };
+        within_limit(pending).await
     }
 
     /// Where the sink writes, as a status message names it.
@@ -194,6 +224,18 @@ impl AuditSink {
             error!(error = %e, "audit sink: record not queued (it stays in the log)");
         }
     }
+}
+
+/// `work`'s answer, or why there is none within [`WRITE_AHEAD_LIMIT`].
+async fn within_limit<T>(work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::time::timeout(WRITE_AHEAD_LIMIT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer from the store within {} s",
+                WRITE_AHEAD_LIMIT.as_secs()
+            ))
+        })
 }
 
 /// The sink's writer, which ends once every [`AuditSink`] is dropped and the queue written.
@@ -342,14 +384,26 @@ impl Store {
         }
     }
 
-    /// Every record under the prefix, in time order (intents are named by what they are, not
-    /// when: they are put in their place by their time).
+    /// Every record under the prefix, in time order (the steps' records are named by what they
+    /// are, not when: they are put in their place by their time).
     async fn records(&self) -> Result<Vec<Record>, String> {
+        let mut keys = self.keys(&self.prefix).await?;
+        keys.sort();
+        let mut records = Vec::new();
+        for key in keys {
+            records.extend(self.read(&key).await?.unwrap_or_default());
+        }
+        records.sort_by_key(|r: &Record| r.time.parse::<jiff::Timestamp>().ok());
+        Ok(records)
+    }
+
+    /// The names of the objects under `prefix`.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, String> {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let mut list = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
-            list.with_prefix(self.prefix.as_str());
+            list.with_prefix(prefix);
             if let Some(token) = &token {
                 list.with_continuation_token(token.as_str());
             }
@@ -362,27 +416,31 @@ impl Store {
             keys.extend(page.contents.into_iter().map(|c| c.key));
             match page.next_continuation_token {
                 Some(next) => token = Some(next),
-                None => break,
+                None => return Ok(keys),
             }
         }
-        keys.sort();
-        let mut records = Vec::new();
-        for key in keys {
-            let url = self
-                .bucket
-                .get_object(Some(&self.credentials), &key)
-                .sign(Duration::from_secs(300));
-            let text = self
-                .send(hyper::Request::get(url.as_str()), Bytes::new(), &key)
-                .await
-                .map_err(|(_, e)| e)?;
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                let record = serde_json::from_str(line).map_err(|e| format!("{key}: {e}"))?;
-                records.push(record);
-            }
-        }
-        records.sort_by_key(|r: &Record| r.time.parse::<jiff::Timestamp>().ok());
-        Ok(records)
+    }
+
+    /// The records of the object `key`, or `None` if there is no such object.
+    async fn read(&self, key: &str) -> Result<Option<Vec<Record>>, String> {
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(Duration::from_secs(300));
+        let text = match self
+            .send(hyper::Request::get(url.as_str()), Bytes::new(), key)
+            .await
+        {
+            Ok(text) => text,
+            Err((hyper::StatusCode::NOT_FOUND, _)) => return Ok(None),
+            Err((_, e)) => return Err(e),
+        };
+        let records = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| serde_json::from_str(line).map_err(|e| format!("{key}: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(records))
     }
 
     /// Whether the object `key` is in the store.
@@ -470,11 +528,12 @@ fn s3_error(body: &str) -> String {
     }
 }
 
-/// `<prefix>intents/<uid>/<action>-<digest>.jsonl`, the digest of the object and of the claim
-/// the step destroys, if it names one: one name per step, the same whoever writes it and however
-/// often. The first write stands: written again after a crash (when less is left to name), the
-/// intent is the one written before anything went.
-fn intent_key(prefix: &str, record: &Record) -> String {
+/// `<prefix>intents/<uid>/<action>-<digest>.jsonl` for the intent of a step,
+/// `<prefix>outcomes/…` with the same name for its outcome: the digest of the object and of the
+/// claim the step destroys, if it names one. One name per step, the same whoever writes it and
+/// however often. The first write stands: written again after a crash (when less is left to
+/// name), the intent is the one written before anything went.
+fn step_key(prefix: &str, record: &Record) -> String {
     let claim = record.evidence.get("claim").map_or("", String::as_str);
     let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("{}\n{claim}", record.object));
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -482,7 +541,11 @@ fn intent_key(prefix: &str, record: &Record) -> String {
         "" => "none",
         uid => uid,
     };
-    format!("{prefix}intents/{uid}/{}-{hex}.jsonl", record.action)
+    let folder = match record.step {
+        Step::Intended => "intents",
+        Step::Done => "outcomes",
+    };
+    format!("{prefix}{folder}/{uid}/{}-{hex}.jsonl", record.action)
 }
 
 /// `<prefix><yyyy>/<mm>/<dd>/<yyyymmddThhmmss.nnnnnnnnnZ>-<recorder>-<sequence>.jsonl`: one
@@ -517,7 +580,7 @@ mod tests {
     }
 
     #[test]
-    fn an_intent_is_named_by_what_it_is_so_that_writing_it_again_is_the_same_object() {
+    fn a_step_is_named_by_what_it_is_so_that_writing_it_again_is_the_same_object() {
         let record = Record {
             time: "2026-11-30T17:05:09Z".into(),
             object: "Dataset/chu/cohort".into(),
@@ -529,7 +592,7 @@ mod tests {
             recorder: "hygie-0".into(),
             step: Step::Intended,
         };
-        let key = intent_key("hygie/", &record);
+        let key = step_key("hygie/", &record);
         assert!(key.starts_with("hygie/intents/4b1c/Shredded-"), "{key}");
         let later = Record {
             time: "2026-11-30T18:00:00Z".into(),
@@ -537,7 +600,7 @@ mod tests {
             reasons: "retried".into(),
             ..record.clone()
         };
-        assert_eq!(intent_key("hygie/", &later), key, "the same step, retried");
+        assert_eq!(step_key("hygie/", &later), key, "the same step, retried");
         let fewer = Record {
             evidence: [("claim".to_owned(), "cohort-data".to_owned())].into(),
             ..record.clone()
@@ -551,11 +614,20 @@ mod tests {
             ..record.clone()
         };
         assert_eq!(
-            intent_key("hygie/", &fewer),
-            intent_key("hygie/", &with_key),
+            step_key("hygie/", &fewer),
+            step_key("hygie/", &with_key),
             "the same claim's destruction, once its key is gone"
         );
-        assert_ne!(intent_key("hygie/", &fewer), key, "another claim");
+        assert_ne!(step_key("hygie/", &fewer), key, "another claim");
+        let outcome = Record {
+            step: Step::Done,
+            ..record.clone()
+        };
+        assert_eq!(
+            step_key("hygie/", &outcome),
+            key.replace("/intents/", "/outcomes/"),
+            "an outcome is named as its intent, in its own folder"
+        );
         let line = serde_json::to_string(&record).unwrap();
         assert!(line.contains(r#""step":"Intended""#), "{line}");
         let done = serde_json::to_string(&Record {

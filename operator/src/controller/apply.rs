@@ -199,11 +199,13 @@ impl Applier {
                         };
                         self.create_key(secret, &namespace, key, kept.map(|k| k.passphrase))
                             .await?;
+                        fail::fail_point!("key/created");
                         changes.keys_created.push(note);
                     }
                 }
                 _ => {
                     if self.apply_one(child, &namespace, &name).await? {
+                        fail::fail_point!(&format!("applied/{}", child.kind()));
                         changes.written.push(format!("{}/{name}", child.kind()));
                     }
                 }

@@ -23,7 +23,7 @@ use super::{
     children::orphan,
     children_listed,
     error::{Error, Result},
-    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, conclude, intend, normal, publish, publish_with_evidence, warning},
     export::JobOutcome,
     jobs,
     keys::key_evidence,
@@ -579,6 +579,7 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
             // Nothing irreversible before its record is in the audit sink.
             let intent = "the key, then the claim and its volume's disk, are to be deleted";
             intend(context, dataset, "Shredded", intent, &evidence).await?;
+            fail::fail_point!("shred/intended");
             let keys = children
                 .remove_kinds(owner, &uid(dataset), &namespace, &["Secret"])
                 .await?;
@@ -594,6 +595,7 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
                 .await;
                 return Err(Error::StillDeleting(keys.join(", ")));
             }
+            fail::fail_point!("shred/key-deleted");
             let mut remaining = Vec::new();
             if let Some(volume) = &volume {
                 remaining.extend(delete_with_its_disk(context, volume).await?);
@@ -606,15 +608,17 @@ async fn cleanup(dataset: &Dataset, context: &Context, api: &Api<Dataset>) -> Re
             if !remaining.is_empty() {
                 return Err(Error::StillDeleting(remaining.join(", ")));
             }
-            let note = match &volume {
-                Some(volume) => format!(
-                    "the key was deleted, then the claim and PersistentVolume {volume}, set to be deleted with its disk"
-                ),
-                None => {
-                    "the key was deleted, then the claim, which no volume had been bound to".into()
+            fail::fail_point!("shred/volume-deleted");
+            conclude(context, dataset, "Shredded", evidence, |evidence| {
+                match evidence.get("persistentVolume").map(String::as_str) {
+                    Some(volume) if !volume.is_empty() => format!(
+                        "the key was deleted, then the claim and PersistentVolume {volume}, set to be deleted with its disk"
+                    ),
+                    _ => "the key was deleted, then the claim, which no volume had been bound to"
+                        .into(),
                 }
-            };
-            publish_with_evidence(context, dataset, normal(), "Shredded", note, evidence).await;
+            })
+            .await?;
         }
     }
     context

@@ -7,7 +7,7 @@
 //! the profile changed or gone), its workload is scaled to zero, volumes and keys kept, until
 //! the rules hold again. It is reconciled again at the next instant a date can change that.
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{
@@ -23,7 +23,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Error, Result},
-    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, conclude, conclude_interrupted, intend, named, normal, publish, warning},
     idle::{Wakefulness, idle_after, wakefulness},
     keys::key_evidence,
     readers, requeue_at, settle,
@@ -769,38 +769,49 @@ async fn deletion_evidence(
     Ok(proofs)
 }
 
+/// What a workspace's deletion record says: a key or a claim, from its evidence.
+fn tell(reason: &str, evidence: &BTreeMap<String, String>) -> String {
+    let field = |name: &str| evidence.get(name).map_or("", String::as_str);
+    match reason {
+        "KeyDestroyed" => format!(
+            "key Secret {} of claim {} deleted",
+            field("keySecret"),
+            field("claim")
+        ),
+        _ => format!(
+            "claim {} deleted, with PersistentVolume {}",
+            field("claim"),
+            field("persistentVolume")
+        ),
+    }
+}
+
 async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
     let name = workspace.name_any();
     let namespace = workspace.namespace().unwrap_or_default();
     let owner = Owner::Workspace(&name);
     for kinds in REMOVAL_STAGES {
         let proofs = deletion_evidence(context, owner, &uid(workspace), &namespace, kinds).await?;
-        let note = |reason: &str, evidence: &Evidence| match reason {
-            "KeyDestroyed" => format!(
-                "key Secret {} of claim {} deleted",
-                evidence["keySecret"], evidence["claim"]
-            ),
-            _ => format!(
-                "claim {} deleted, with PersistentVolume {}",
-                evidence["claim"], evidence["persistentVolume"]
-            ),
-        };
         // Nothing irreversible before its record is in the audit sink.
         for (reason, evidence) in &proofs {
-            intend(context, workspace, reason, note(reason, evidence), evidence).await?;
+            let note = tell(reason, &named(evidence));
+            intend(context, workspace, reason, note, evidence).await?;
         }
+        fail::fail_point!("workspace-deletion/intended");
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &uid(workspace), &namespace, kinds)
             .await?;
+        fail::fail_point!("workspace-deletion/deleted");
         for (reason, evidence) in proofs {
-            let note = note(reason, &evidence);
-            publish_with_evidence(context, workspace, normal(), reason, note, evidence).await;
+            conclude(context, workspace, reason, evidence, |e| tell(reason, e)).await?;
         }
         if !remaining.is_empty() {
             return Err(Error::StillDeleting(remaining.join(", ")));
         }
     }
+    // A step a crash interrupted between its deletion and its record is recorded now.
+    conclude_interrupted(context, workspace, tell).await?;
     context
         .metrics
         .phase("Workspace", &format!("{namespace}/{name}"), None);

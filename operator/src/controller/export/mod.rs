@@ -18,7 +18,7 @@ use super::{
     apply::owned_by,
     children_listed,
     error::{Category, Error, Result},
-    events::{Evidence, intend, normal, publish, publish_with_evidence, warning},
+    events::{Evidence, conclude, conclude_interrupted, intend, normal, publish, warning},
     jobs,
     keys::key_evidence,
     requeue_at, settle,
@@ -202,6 +202,7 @@ async fn apply(request: &ExportRequest, context: &Context) -> Result<Action> {
         ]);
         let note = format!("the reviewed files are to be released to {released_to}");
         intend(context, request, "Released", note, &evidence).await?;
+        fail::fail_point!("release/intended");
     }
     let children = owned_by(export_children(&inputs, stage), request, |_| false);
     let key = profile.spec.storage.encryption.passphrase_key.as_deref();
@@ -334,7 +335,17 @@ async fn advance(
         transition.message.clone(),
         now,
     );
-    if write(request, context, api, status).await? {
+    let released = transition.phase == ExportPhase::Released;
+    if released {
+        // What left is recorded, once, with its intent's evidence, before the request says so:
+        // after a crash between the two, the request is still Releasing and comes here again.
+        let evidence =
+            Evidence::from([("releasedObjects", moved.released_objects.len().to_string())]);
+        let message = transition.message.clone();
+        conclude(context, request, "Released", evidence, |_| message).await?;
+        fail::fail_point!("release/recorded");
+    }
+    if write(request, context, api, status).await? && !released {
         let type_ = match transition.phase {
             ExportPhase::Failed | ExportPhase::Rejected => warning(),
             _ => normal(),
@@ -382,6 +393,7 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
         if kinds == ["Secret"] && going {
             let note = "the staged copy's key is to be destroyed";
             intend(context, request, "KeyShredded", note, &evidence).await?;
+            fail::fail_point!("export-shred/intended");
         }
         let remaining = context
             .export_children
@@ -391,11 +403,18 @@ async fn shred(request: &ExportRequest, context: &Context) -> Result<bool> {
             continue;
         }
         if kinds == ["Secret"] {
+            fail::fail_point!("export-shred/key-deleted");
             let note = format!("key destroyed: {}", remaining.join(", "));
-            publish_with_evidence(context, request, normal(), "KeyShredded", note, evidence).await;
+            conclude(context, request, "KeyShredded", evidence, |_| note).await?;
         }
         return Ok(false);
     }
+    // A key shred a crash interrupted between its deletion and its record is recorded now.
+    conclude_interrupted(context, request, |_, evidence| {
+        let key = evidence.get("keySecret").map_or("", String::as_str);
+        format!("key destroyed: Secret/{key}")
+    })
+    .await?;
     Ok(true)
 }
 
