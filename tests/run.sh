@@ -29,7 +29,8 @@ step "end-to-end tests on a real control plane (tests/controlplane)"
 trap 'bash tests/controlplane/down.sh' EXIT
 HYGIE_TEST_KUBECONFIG="$(bash tests/controlplane/up.sh | tail -n 1)"
 export HYGIE_TEST_KUBECONFIG
-cargo build -p hygie --locked
+# The operator the tests run, with its fault points (compiled out of the image's build).
+cargo build -p hygie --features faults --locked
 HYGIE_CHART_RENDER="$PWD/target/chart-defaults.yaml"
 .venv/bin/python tests/validators/chart.py "$HYGIE_CHART_RENDER"
 export HYGIE_CHART_RENDER

@@ -5,7 +5,7 @@ use std::{
     io::{BufRead, BufReader},
     net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::Duration,
 };
 
@@ -14,7 +14,8 @@ use crate::{
     repo_root,
 };
 
-/// The `hygie` binary built by `cargo build -p hygie`.
+/// The `hygie` binary built by `cargo build -p hygie --features faults` (tests/run.sh): the
+/// operator with its fault points, which [`Operator::start_armed`] arms.
 pub fn operator_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -22,7 +23,7 @@ pub fn operator_binary() -> PathBuf {
     let binary = target.join("debug/hygie");
     assert!(
         binary.exists(),
-        "{} is missing: run `cargo build -p hygie` first",
+        "{} is missing: run `cargo build -p hygie --features faults` first",
         binary.display()
     );
     binary
@@ -115,6 +116,18 @@ impl Operator {
         resync_seconds: u64,
         extra: &[&str],
     ) -> Operator {
+        Operator::start_armed(identity, lease, resync_seconds, extra, None)
+    }
+
+    /// Like [`Operator::start_with`], with the fault point `fault` armed: the operator aborts
+    /// when it reaches it (a build with the `faults` feature, as tests/run.sh builds it).
+    pub fn start_armed(
+        identity: &str,
+        lease: &str,
+        resync_seconds: u64,
+        extra: &[&str],
+        fault: Option<&str>,
+    ) -> Operator {
         install_chart_rbac();
         let state = kubeconfig()
             .parent()
@@ -142,8 +155,14 @@ impl Operator {
             .env("KUBECONFIG", state.join("operator.kubeconfig"))
             .env("POD_NAME", identity)
             .env("RUST_LOG", "info,hygie=debug")
+            .env(
+                "FAILPOINTS",
+                fault
+                    .map(|point| format!("{point}=panic"))
+                    .unwrap_or_default(),
+            )
             .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(log.with_extension("stderr")).unwrap())
             .spawn()
             .expect("the hygie binary starts");
         Operator {
@@ -157,6 +176,21 @@ impl Operator {
     /// Everything the operator logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits, at most `limit`, for the operator to abort at its armed fault point; returns
+    /// whether it did.
+    pub fn crashed_at(&mut self, point: &str, limit: Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let said =
+                    std::fs::read_to_string(self.log.with_extension("stderr")).unwrap_or_default();
+                return said.contains(&format!("failpoint {point} panic"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 
     /// SIGKILL: the process gets no chance to clean up.

@@ -1612,3 +1612,262 @@ async fn an_export_leaves_only_with_two_reviewers_approval_and_exactly_the_revie
         "{message}"
     );
 }
+
+/// The fault points the crash test stops the operator at, one per action: the sample the test
+/// command runs, or those `HYGIE_FAULTS` names (`creation=<point>,deletion=<point>,
+/// shred=<point>`), as tests/faults/sweep.sh sets it to reach every point.
+fn fault_points() -> [String; 3] {
+    let mut points = [
+        "key/created".to_owned(),
+        "workspace-deletion/deleted".to_owned(),
+        "shred/key-deleted".to_owned(),
+    ];
+    if let Ok(chosen) = std::env::var("HYGIE_FAULTS") {
+        for pair in chosen.split(',').filter(|p| !p.is_empty()) {
+            let (action, point) = pair.split_once('=').expect("HYGIE_FAULTS: action=point");
+            let slot = match action {
+                "creation" => 0,
+                "deletion" => 1,
+                "shred" => 2,
+                other => panic!("HYGIE_FAULTS: no action {other}"),
+            };
+            points[slot] = point.to_owned();
+        }
+    }
+    points
+}
+
+/// The records of the audit sink `bucket` about `object`, parsed.
+fn records_about(bucket: &str, object: &str) -> Vec<serde_json::Value> {
+    let (_, records) = audit_records(bucket);
+    records
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|r| r["object"] == object)
+        .collect()
+}
+
+/// How many of `records` are of `action`, at `step` (`Intended`, or `Done` when absent), about
+/// `claim`.
+fn count(records: &[serde_json::Value], action: &str, step: &str, claim: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r["action"] == action && r["evidence"]["claim"] == claim)
+        .filter(|r| r["step"].as_str().unwrap_or("Done") == step)
+        .count()
+}
+
+impl Scene {
+    /// The UIDs of the scene's volume keys and claims, by kind and name.
+    async fn keys_and_claims(&self) -> std::collections::BTreeMap<String, String> {
+        let prefix = format!("{}.", self.ns());
+        let keys = self
+            .keys()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items;
+        let keys = keys
+            .into_iter()
+            .filter(|k| k.name_any().starts_with(&prefix))
+            .map(|k| (format!("Secret/{}", k.name_any()), k.uid().unwrap()));
+        let claims = self.api::<PersistentVolumeClaim>();
+        let claims = claims.list(&ListParams::default()).await.unwrap().items;
+        let claims = claims.into_iter().map(|c| {
+            (
+                format!("PersistentVolumeClaim/{}", c.name_any()),
+                c.uid().unwrap(),
+            )
+        });
+        keys.chain(claims).collect()
+    }
+
+    /// The PersistentVolume bound to the claim `claim`.
+    async fn volume_of(&self, claim: &str) -> String {
+        let claims = self.api::<PersistentVolumeClaim>();
+        let claim = claims.get(claim).await.unwrap();
+        claim
+            .spec
+            .and_then(|s| s.volume_name)
+            .expect("a bound claim")
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_a_creation_a_deletion_or_a_shred_loses_nothing() {
+    let _turn = one_at_a_time().await;
+    let [creation, deletion, shred] = fault_points();
+    let scene = Scene::new("node-crash").await;
+    let ns = scene.ns().to_owned();
+    scene.fill_the_source_claim().await;
+    let (bucket, sink) = audit_sink(&ns);
+    let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
+    let armed = |identity: &str, point: &str| {
+        Operator::start_armed(identity, LEASE, 3600, &sink, Some(point))
+    };
+    let crashed = |operator: &mut Operator, point: &str| {
+        assert!(
+            operator.crashed_at(point, START),
+            "the operator did not stop at {point}:\n{}",
+            operator.log()
+        );
+    };
+
+    // Creation: the operator dies right after it made a key (or a claim); the next one makes
+    // the rest around it, and the volumes open with the keys made before the crash.
+    let source_objects = scene.keys_and_claims().await;
+    let mut operator = armed("node-crash-1", &creation);
+    scene.apply_bundle();
+    crashed(&mut operator, &creation);
+    let made: Vec<(String, String)> = scene
+        .keys_and_claims()
+        .await
+        .into_iter()
+        .filter(|(object, _)| !source_objects.contains_key(object))
+        .collect();
+    assert!(!made.is_empty(), "something was made before the crash");
+    let mut operator = Operator::start_with("node-crash-2", LEASE, 3600, &sink);
+    scene.wait_phase(WorkspacePhase::Ready).await;
+    let workload = scene.workload();
+    wait_ready(&scene.client, &ns, &workload).await;
+    let now = scene.keys_and_claims().await;
+    for (object, uid) in &made {
+        assert_eq!(
+            now.get(object),
+            Some(uid),
+            "{object}, made before the crash, is the one kept, not made again"
+        );
+    }
+    let (_, rows) = exec(&ns, &workload, "cat /data/registry/readmissions.csv");
+    assert_eq!(rows, ROWS, "the dataset's copy opens");
+    let (wrote, out) = exec(&ns, &workload, "echo kept > /home/researcher/notes");
+    assert!(wrote, "the home opens: {out}");
+
+    // A workspace's deletion: the operator dies between a step and its record. The next one
+    // finishes the deletion and records each step once, intent and outcome.
+    let workspace = scene.workspace.name_any();
+    let claims: Vec<String> = scene
+        .api::<PersistentVolumeClaim>()
+        .list(&ListParams::default().labels(&format!("hygie.io/workspace={workspace}")))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert!(!claims.is_empty());
+    let mut volumes = Vec::new();
+    for claim in &claims {
+        volumes.push(scene.volume_of(claim).await);
+    }
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+    let mut operator = armed("node-crash-3", &deletion);
+    kubectl_ok(&["delete", "-n", &ns, "workspace", &workspace, "--wait=false"]);
+    crashed(&mut operator, &deletion);
+    let mut operator = Operator::start_with("node-crash-4", LEASE, 3600, &sink);
+    let workspaces: Api<Workspace> = scene.api();
+    wait_for(
+        &workspaces,
+        &workspace,
+        "deleted",
+        START,
+        |w: Option<&Workspace>| w.is_none(),
+    )
+    .await;
+    let pvs: Api<PersistentVolume> = Api::all(scene.client.clone());
+    for volume in &volumes {
+        wait_for(
+            &pvs,
+            volume,
+            "deleted",
+            START,
+            |v: Option<&PersistentVolume>| v.is_none(),
+        )
+        .await;
+    }
+    let records = records_about(&bucket, &format!("Workspace/{ns}/{workspace}"));
+    for claim in &claims {
+        for action in ["VolumeDeleted", "KeyDestroyed"] {
+            for step in ["Intended", "Done"] {
+                assert_eq!(
+                    count(&records, action, step, claim),
+                    1,
+                    "{action} of {claim}, {step}, is in the sink once: {records:#?}"
+                );
+            }
+        }
+        assert!(
+            scene
+                .keys()
+                .get_opt(&scene.key_name(claim))
+                .await
+                .unwrap()
+                .is_none(),
+            "the key of {claim} is deleted"
+        );
+    }
+
+    // A shred: the operator dies between two of its steps. The next one finishes it; the
+    // volume's disk is gone once the shred is recorded, and the record names it.
+    let dataset = scene.dataset.name_any();
+    let claim = format!("{dataset}-data");
+    let volume = scene.volume_of(&claim).await;
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+    let mut operator = armed("node-crash-5", &shred);
+    kubectl_ok(&["delete", "-n", &ns, "dataset", &dataset, "--wait=false"]);
+    crashed(&mut operator, &shred);
+    let mut operator = Operator::start_with("node-crash-6", LEASE, 3600, &sink);
+    let datasets: Api<Dataset> = scene.api();
+    wait_for(
+        &datasets,
+        &dataset,
+        "deleted",
+        START,
+        |d: Option<&Dataset>| d.is_none(),
+    )
+    .await;
+    assert!(
+        pvs.get_opt(&volume).await.unwrap().is_none(),
+        "the volume is gone once the shred is recorded"
+    );
+    let dir = repo_root().join("tests/node/state/volumes").join(&volume);
+    assert!(!dir.exists(), "the volume's data is gone from the node");
+    assert!(
+        scene
+            .keys()
+            .get_opt(&scene.key_name(&claim))
+            .await
+            .unwrap()
+            .is_none(),
+        "the dataset's key is deleted"
+    );
+    let records = records_about(&bucket, &format!("Dataset/{ns}/{dataset}"));
+    assert_eq!(
+        count(&records, "Shredded", "Intended", &claim),
+        1,
+        "{records:#?}"
+    );
+    assert_eq!(
+        count(&records, "Shredded", "Done", &claim),
+        1,
+        "{records:#?}"
+    );
+    let outcome = records
+        .iter()
+        .find(|r| r["action"] == "Shredded" && r["step"].is_null())
+        .unwrap();
+    assert_eq!(
+        outcome["evidence"]["persistentVolume"],
+        volume.as_str(),
+        "{outcome}"
+    );
+    assert!(outcome["evidence"]["keySecretUid"].is_string(), "{outcome}");
+    kubectl_ok(&[
+        "delete",
+        "hostingprofile",
+        &scene.profile.name_any(),
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+}

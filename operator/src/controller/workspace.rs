@@ -796,14 +796,14 @@ async fn cleanup(workspace: &Workspace, context: &Context) -> Result<Action> {
         for (reason, evidence) in &proofs {
             let note = tell(reason, &named(evidence));
             intend(context, workspace, reason, note, evidence).await?;
+            fail::fail_point!("workspace-deletion/intended");
         }
-        fail::fail_point!("workspace-deletion/intended");
         let remaining = context
             .workspace_children
             .remove_kinds(owner, &uid(workspace), &namespace, kinds)
             .await?;
-        fail::fail_point!("workspace-deletion/deleted");
         for (reason, evidence) in proofs {
+            fail::fail_point!("workspace-deletion/deleted");
             conclude(context, workspace, reason, evidence, |e| tell(reason, e)).await?;
         }
         if !remaining.is_empty() {
