@@ -22,4 +22,5 @@ pub mod reference;
 pub mod render;
 pub mod report;
 pub mod sink;
+pub mod spool;
 pub mod telemetry;

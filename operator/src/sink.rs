@@ -4,9 +4,13 @@
 //! Records are batched (up to [`BATCH`] records or [`LINGER`]) into one JSON-lines object per
 //! batch, under `<prefix><yyyy>/<mm>/<dd>/`, each uploaded once with `If-None-Match: *` (never
 //! over another object) and a compliance-mode retention: until that date nobody, the bucket's
-//! owner included, can overwrite or delete it. A batch the store refuses is retried with a
-//! growing delay, never dropped; records that arrive while the queue is full are dropped from
-//! the sink (and said so in the log), never from the log itself. `hygie report` reads them back.
+//! owner included, can overwrite or delete it. A batch the store does not take is kept in the
+//! spool (`crate::spool`, in the API server) under its object's name and written from there
+//! once the store is back, by this replica or another; without a spool (the gateway's sink) it
+//! is retried from memory with a growing delay. Records beyond the queue's or the spool's bound
+//! are dropped from the sink, counted and said so in the log, never from the log itself. Those
+//! queued in memory (at most [`LINGER`] and one write's time) do not survive a crash.
+//! `hygie report` reads them back.
 //!
 //! An irreversible step (a key destroyed, a volume deleted, files released) is not queued: its
 //! intent is written first, alone, and the step waits until the store has it; its outcome is
@@ -31,14 +35,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::{spool::Spool, telemetry::AuditMetrics};
+
 /// Most records in one object.
 const BATCH: usize = 100;
 /// How long the first record of a batch waits for others.
 const LINGER: Duration = Duration::from_secs(1);
 /// Records waiting for the store, at most.
 const QUEUE: usize = 10_000;
-/// Longest wait between two tries of a refused batch.
+/// Longest wait between two tries of a refused batch, and between two drains of the spool.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often the spool is looked at while it holds batches, or to find another replica's.
+const DRAIN_EVERY: Duration = Duration::from_secs(10);
 /// Longest wait for the store to take (or give back) the record of an irreversible step; the
 /// step waits for the next reconcile.
 pub const WRITE_AHEAD_LIMIT: Duration = Duration::from_secs(10);
@@ -121,6 +129,7 @@ pub struct Record {
 #[derive(Clone)]
 pub struct AuditSink {
     queue: mpsc::Sender<Record>,
+    metrics: AuditMetrics,
     store: Arc<Store>,
     /// The steps' records this replica has seen in the store: a step tried again is not written
     /// again.
@@ -128,21 +137,32 @@ pub struct AuditSink {
 }
 
 impl AuditSink {
-    /// Starts the sink described by `args`, if one is; fails on a configuration that cannot
-    /// work (no credentials, an unreadable CA file), so that the operator does not run without
-    /// the sink it was told to write to.
-    pub fn start(args: &SinkArgs, recorder: &str) -> Result<Option<(AuditSink, Flush)>, String> {
+    /// Starts the sink described by `args`, if one is, keeping what the store does not take in
+    /// `spool`; fails on a configuration that cannot work (no credentials, an unreadable CA
+    /// file), so that the operator does not run without the sink it was told to write to.
+    pub fn start(
+        args: &SinkArgs,
+        recorder: &str,
+        spool: Option<Spool>,
+        metrics: AuditMetrics,
+    ) -> Result<Option<(AuditSink, Flush)>, String> {
         let Some(store) = Store::of(args, recorder)? else {
             return Ok(None);
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
         let store = Arc::new(store);
-        let task = tokio::spawn(run(store.clone(), receiver));
+        let writer = Writer {
+            store: store.clone(),
+            spool,
+            metrics: metrics.clone(),
+        };
+        let task = tokio::spawn(writer.run(receiver));
         info!(bucket = %args.audit_s3_bucket, "audit sink started");
         let written = Arc::default();
         Ok(Some((
             AuditSink {
                 queue,
+                metrics,
                 store,
                 written,
             },
@@ -159,18 +179,9 @@ impl AuditSink {
             return Ok(());
         }
         let body = serde_json::to_string(record).expect("a record serializes") + "\n";
-        let written = async {
-            match self.store.put_object(&key, body).await {
-                Ok(()) | Err(Put::Exists) => Ok(()),
-                // Some stores refuse a write over a locked object as forbidden, not as a failed
-                // precondition: whether the record is there is asked of the store.
-                Err(Put::Failed(e)) => match self.store.exists(&key).await {
-                    true => Ok(()),
-                    false => Err(e),
-                },
-            }
-        };
-        within_limit(written).await?;
+        // Some stores refuse a write over a locked object as forbidden, not as a failed
+        // precondition: whether the record is there is then asked of the store.
+        self.store.put_new(&key, body).await?;
         self.written.lock().expect("not poisoned").insert(key);
         Ok(())
     }
@@ -221,6 +232,7 @@ impl AuditSink {
     /// Queues `record` for the store; never waits.
     pub fn record(&self, record: Record) {
         if let Err(e) = self.queue.try_send(record) {
+            self.metrics.dropped.inc();
             error!(error = %e, "audit sink: record not queued (it stays in the log)");
         }
     }
@@ -297,25 +309,124 @@ fn https_client(ca_file: Option<&std::path::Path>) -> Result<Https, String> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-/// Takes batches off the queue and writes each, until the operator stops.
-async fn run(store: Arc<Store>, mut queue: mpsc::Receiver<Record>) {
-    let mut sequence: u64 = 0;
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, queue.recv()).await {
-                Ok(Some(record)) => batch.push(record),
-                _ => break,
+/// The sink's writer: the batches of the queue to the store, or to the spool and from there to
+/// the store.
+struct Writer {
+    store: Arc<Store>,
+    spool: Option<Spool>,
+    metrics: AuditMetrics,
+}
+
+impl Writer {
+    /// Takes batches off the queue and writes each, and drains the spool, until every sender is
+    /// gone and the queue is written.
+    async fn run(self, mut queue: mpsc::Receiver<Record>) {
+        let mut sequence: u64 = 0;
+        let mut drain = tokio::time::interval(DRAIN_EVERY);
+        loop {
+            let first = tokio::select! {
+                first = queue.recv() => first,
+                _ = drain.tick() => {
+                    self.drain().await;
+                    continue;
+                }
+            };
+            let Some(first) = first else {
+                return;
+            };
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + LINGER;
+            while batch.len() < BATCH {
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(record)) => batch.push(record),
+                    _ => break,
+                }
+            }
+            sequence += 1;
+            let key = object_key(
+                &self.store.prefix,
+                jiff::Timestamp::now(),
+                &self.store.recorder,
+                sequence,
+            );
+            let body: String = batch
+                .iter()
+                .map(|r| serde_json::to_string(r).expect("a record serializes") + "\n")
+                .collect();
+            self.deliver(&key, body, batch.len()).await;
+        }
+    }
+
+    /// Writes the batch `body` as the object `key`; if the store does not take it, keeps it in
+    /// the spool, or without one tries again until the store takes it.
+    async fn deliver(&self, key: &str, body: String, records: usize) {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            let Err(e) = self.store.put_new(key, body.clone()).await else {
+                self.metrics.written.inc_by(records as u64);
+                return;
+            };
+            self.metrics.failed_writes.inc();
+            let Some(spool) = &self.spool else {
+                warn!(error = %e, records, retry_in_s = delay.as_secs(), "audit sink: batch not written");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+                continue;
+            };
+            match spool.keep(key, &body).await {
+                Ok(held) => {
+                    self.metrics.spooled_batches.set(held as i64);
+                    warn!(error = %e, records, spooled_batches = held, "audit sink: batch not written, kept in the spool");
+                    return;
+                }
+                Err(crate::spool::NotKept::Full(held)) => {
+                    self.metrics.dropped.inc_by(records as u64);
+                    error!(error = %e, records, spooled_batches = held, "audit sink: batch not written and the spool is full: dropped from the sink (it stays in the log)");
+                    return;
+                }
+                Err(refused) => {
+                    warn!(error = %e, spool = %refused, records, retry_in_s = delay.as_secs(), "audit sink: batch neither written nor spooled");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
             }
         }
-        sequence += 1;
-        let mut delay = Duration::from_secs(1);
-        while let Err(e) = store.put(&batch, sequence).await {
-            warn!(error = %e, records = batch.len(), retry_in_s = delay.as_secs(), "audit sink: batch not written");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_BACKOFF);
+    }
+
+    /// Writes the spool's batches to the store, oldest first, each forgotten once the store has
+    /// it; stops at the first the store does not take.
+    async fn drain(&self) {
+        let Some(spool) = &self.spool else {
+            return;
+        };
+        let batches = match spool.batches().await {
+            Ok(batches) => batches,
+            Err(e) => {
+                warn!(error = %e, "audit sink: cannot read the spool");
+                return;
+            }
+        };
+        let mut held = batches.len();
+        for batch in batches {
+            if let Err(e) = self.store.put_new(&batch.key, batch.body).await {
+                self.metrics.failed_writes.inc();
+                warn!(error = %e, spooled_batches = held, "audit sink: the store does not take the spool yet");
+                break;
+            }
+            match spool.remove(&batch.name).await {
+                Ok(()) => held -= 1,
+                Err(e) => {
+                    warn!(error = %e, batch = batch.name, "audit sink: a written batch stays in the spool")
+                }
+            }
+            self.metrics.written.inc_by(batch.records as u64);
+            info!(
+                key = batch.key,
+                records = batch.records,
+                "audit sink: spooled batch written"
+            );
         }
+        self.metrics.spooled_batches.set(held as i64);
     }
 }
 
@@ -452,20 +563,19 @@ impl Store {
             .is_ok()
     }
 
-    /// Writes `batch` as one new, locked object.
-    async fn put(&self, batch: &[Record], sequence: u64) -> Result<(), String> {
-        let now = jiff::Timestamp::now();
-        let body: String = batch
-            .iter()
-            .map(|r| serde_json::to_string(r).expect("a record serializes") + "\n")
-            .collect();
-        let key = object_key(&self.prefix, now, &self.recorder, sequence);
-        match self.put_object(&key, body).await {
-            Ok(()) => Ok(()),
-            // Only a batch of this replica's would have this name: it is written.
-            Err(Put::Exists) => Ok(()),
-            Err(Put::Failed(e)) => Err(e),
-        }
+    /// Writes `body` as the new, locked object `key`, within [`WRITE_AHEAD_LIMIT`]; an object
+    /// of that name is this batch, written already.
+    async fn put_new(&self, key: &str, body: String) -> Result<(), String> {
+        let written = async {
+            match self.put_object(key, body).await {
+                Ok(()) | Err(Put::Exists) => Ok(()),
+                Err(Put::Failed(e)) => match self.exists(key).await {
+                    true => Ok(()),
+                    false => Err(e),
+                },
+            }
+        };
+        within_limit(written).await
     }
 
     /// Writes `body` as the new object `key`, locked in compliance mode, never over another.
@@ -652,9 +762,14 @@ mod tests {
             audit_s3_credentials: "/nonexistent".into(),
             audit_s3_ca_file: None,
         };
-        assert!(AuditSink::start(&args, "r").unwrap().is_none());
+        let metrics = AuditMetrics::default();
+        assert!(
+            AuditSink::start(&args, "r", None, metrics.clone())
+                .unwrap()
+                .is_none()
+        );
         args.audit_s3_endpoint = Some("https://s3.example.fr".parse().unwrap());
-        let refused = AuditSink::start(&args, "r").err().unwrap();
+        let refused = AuditSink::start(&args, "r", None, metrics).err().unwrap();
         assert!(refused.contains("/nonexistent/accessKeyId"), "{refused}");
     }
 }

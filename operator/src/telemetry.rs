@@ -76,6 +76,17 @@ pub struct Metrics {
     certification_expiry: Family<CertificationLabels, Gauge>,
     phases: Mutex<HashMap<(String, String), String>>,
     pub ready: AtomicBool,
+    pub audit: AuditMetrics,
+}
+
+/// What became of the audit records the sink queued: written to the store, kept in the spool
+/// while it does not take them, or dropped from the sink (never from the log).
+#[derive(Clone, Default)]
+pub struct AuditMetrics {
+    pub written: Counter,
+    pub dropped: Counter,
+    pub failed_writes: Counter,
+    pub spooled_batches: Gauge,
 }
 
 impl Default for Metrics {
@@ -115,7 +126,29 @@ impl Default for Metrics {
             "When a hosting profile's certification ends (Unix time); subtract time() for the seconds left",
             certification_expiry.clone(),
         );
+        let audit = AuditMetrics::default();
+        registry.register(
+            "audit_records_written",
+            "Audit records the store took",
+            audit.written.clone(),
+        );
+        registry.register(
+            "audit_records_dropped",
+            "Audit records dropped from the sink (a full queue or spool): they are only in the log",
+            audit.dropped.clone(),
+        );
+        registry.register(
+            "audit_write_failures",
+            "Writes of a batch of audit records the store did not take",
+            audit.failed_writes.clone(),
+        );
+        registry.register(
+            "audit_spooled_batches",
+            "Batches of audit records kept in the spool until the store takes them",
+            audit.spooled_batches.clone(),
+        );
         Metrics {
+            audit,
             registry,
             reconciliations,
             errors,

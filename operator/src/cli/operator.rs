@@ -11,6 +11,7 @@ use super::exit;
 use crate::{
     controller,
     sink::{AuditSink, SinkArgs},
+    spool::Spool,
     telemetry::{self, LogFormat, Metrics},
 };
 
@@ -45,6 +46,11 @@ pub struct RunArgs {
     pub resolver_names: Option<String>,
     #[command(flatten)]
     pub sink: SinkArgs,
+    /// Batches of audit records (up to 100 each) kept as ConfigMaps of the Lease's namespace
+    /// while the audit store does not take them; beyond, they are dropped from the sink (not
+    /// from the log) and counted. 0 keeps them in memory only, lost on a crash.
+    #[arg(long, default_value_t = 100)]
+    pub audit_spool_batches: usize,
 }
 
 pub fn run(args: RunArgs) -> u8 {
@@ -90,7 +96,15 @@ async fn operate(args: RunArgs) -> Result<(), String> {
         .map(str::parse::<controller::resolver::ResolverNames>)
         .transpose()?;
     let identity = controller::hostname();
-    let (sink, flush) = match AuditSink::start(&args.sink, &identity)? {
+    let spool = (args.audit_spool_batches > 0).then(|| {
+        Spool::new(
+            client.clone(),
+            &args.lease_namespace,
+            args.audit_spool_batches,
+        )
+    });
+    let (sink, flush) = match AuditSink::start(&args.sink, &identity, spool, metrics.audit.clone())?
+    {
         Some((sink, flush)) => (Some(sink), Some(flush)),
         None => (None, None),
     };

@@ -128,7 +128,9 @@ async fn gateway(args: GatewayArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
     let recorder = crate::controller::hostname();
-    let (sink, flush) = match AuditSink::start(&args.sink, &recorder)? {
+    // The gateway's records wait in memory while the store is away: it holds no right on the
+    // API server's objects but reading workspaces and asking who a user is.
+    let (sink, flush) = match AuditSink::start(&args.sink, &recorder, None, Default::default())? {
         Some((sink, flush)) => (Some(sink), Some(flush)),
         None => (None, None),
     };
