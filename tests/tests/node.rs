@@ -24,11 +24,13 @@ use hygie_tests::{
     },
     desktop::{self, BACKGROUND, Browser, Gateway, RfbClient, pixels_of, scratch},
     node::{audit_records, create_locked_bucket, exec, fetch, node_state, probe_image, s3},
-    operator::{Operator, one_at_a_time},
+    operator::{OPERATOR_NAMESPACE, Operator, one_at_a_time},
     repo_root, reviews,
     users::{airlock_roles, create_as, hygie_as, kubectl_as},
 };
-use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
+};
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, Patch, PatchParams},
@@ -962,8 +964,14 @@ async fn an_s3_import_copies_the_objects_through_its_egress_and_reports_their_ch
 /// A bucket with Object Lock for the audit sink of the test in `ns`, and the options of `hygie
 /// run` and `hygie report` that name it, its writer's credentials (in files) and its CA.
 fn audit_sink(ns: &str) -> (String, Vec<String>) {
-    let bucket = format!("audit-{ns}");
+    let (bucket, options) = audit_sink_options(ns);
     create_locked_bucket(&bucket);
+    (bucket, options)
+}
+
+/// Like [`audit_sink`], the bucket not made yet.
+fn audit_sink_options(ns: &str) -> (String, Vec<String>) {
+    let bucket = format!("audit-{ns}");
     let credentials = repo_root().join(format!("tests/node/state/audit-{ns}"));
     std::fs::create_dir_all(&credentials).unwrap();
     std::fs::write(credentials.join("accessKeyId"), node_state("s3.access")).unwrap();
@@ -1862,6 +1870,117 @@ async fn a_crash_at_any_step_of_a_creation_a_deletion_or_a_shred_loses_nothing()
         "{outcome}"
     );
     assert!(outcome["evidence"]["keySecretUid"].is_string(), "{outcome}");
+    kubectl_ok(&[
+        "delete",
+        "hostingprofile",
+        &scene.profile.name_any(),
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(operator.terminate(), "the operator stops on SIGTERM");
+}
+
+/// The spooled batches of audit records, in the operator's namespace.
+async fn spooled(client: &Client) -> Vec<ConfigMap> {
+    let spool: Api<ConfigMap> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
+    spool
+        .list(&ListParams::default().labels("hygie.io/audit-spool=true"))
+        .await
+        .unwrap()
+        .items
+}
+
+/// The value of the gauge or counter `name` on a /metrics page.
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn records_the_audit_store_does_not_take_wait_in_the_spool_through_a_crash() {
+    let _turn = one_at_a_time().await;
+    let scene = Scene::new("node-spool").await;
+    let ns = scene.ns().to_owned();
+    let (bucket, sink) = audit_sink_options(&ns);
+    let sink: Vec<&str> = sink.iter().map(String::as_str).collect();
+    // A dataset with nothing to import: its key is made, and its KeyCreated record queued.
+    let mut dataset = scene.dataset.clone();
+    dataset.spec.source = None;
+    let object = format!("Dataset/{ns}/{}", dataset.name_any());
+
+    // The store has no bucket yet: the batch goes to the spool, as the chart's identity.
+    let mut operator = Operator::start_with("node-spool-1", LEASE, 3600, &sink);
+    apply_in(&ns, &[manifest(&scene.profile), manifest(&dataset)]);
+    let deadline = tokio::time::Instant::now() + START;
+    let batch = loop {
+        let found = spooled(&scene.client).await.into_iter().find(|batch| {
+            let records = &batch.data.as_ref().unwrap()["records"];
+            records.contains(&object) && records.contains("KeyCreated")
+        });
+        if let Some(batch) = found {
+            break batch;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no spooled batch holds the KeyCreated of {object}:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let page = operator.metrics();
+    assert!(
+        metric(&page, "hygie_audit_spooled_batches").is_some_and(|held| held >= 1.0),
+        "{page}"
+    );
+    assert!(
+        metric(&page, "hygie_audit_write_failures_total").is_some_and(|failed| failed >= 1.0),
+        "{page}"
+    );
+    assert_eq!(
+        metric(&page, "hygie_audit_records_dropped_total"),
+        Some(0.0)
+    );
+
+    // The operator dies; the store comes back; the next operator writes the spooled batch
+    // under the name it was given, once, and forgets it.
+    operator.kill();
+    create_locked_bucket(&bucket);
+    let mut operator = Operator::start_with("node-spool-2", LEASE, 3600, &sink);
+    let name = batch.name_any();
+    let deadline = tokio::time::Instant::now() + START;
+    while spooled(&scene.client)
+        .await
+        .iter()
+        .any(|b| b.name_any() == name)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the spool is not drained:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let key = &batch.data.as_ref().unwrap()["key"];
+    let (keys, _) = audit_records(&bucket);
+    assert!(keys.contains(key), "{key} is not in {keys:?}");
+    let created = records_about(&bucket, &object)
+        .into_iter()
+        .filter(|r| r["action"] == "KeyCreated")
+        .count();
+    assert_eq!(
+        created, 1,
+        "the KeyCreated of {object} is in the store once"
+    );
+
+    kubectl_ok(&[
+        "delete",
+        "-n",
+        &ns,
+        "dataset",
+        &dataset.name_any(),
+        "--wait=true",
+        "--timeout=120s",
+    ]);
     kubectl_ok(&[
         "delete",
         "hostingprofile",
