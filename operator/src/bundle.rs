@@ -126,9 +126,23 @@ impl Bundle {
         for path in paths {
             collect_files(path, &mut files)?;
         }
+        Bundle::of(files.iter().zip(read_all(&files)))
+    }
+
+    /// The objects of `text`, one file's content, named `file` in errors: what `hygie check`
+    /// reads of one file, without the file system (the bundle fuzzer feeds it).
+    pub fn read(file: &Path, text: &str) -> Result<Bundle, LoadError> {
+        let objects = read_text(file, text, &mut Schemas::default());
+        Bundle::of([(&file.to_owned(), objects)])
+    }
+
+    /// The bundle of the objects read from each file, refusing an object defined twice.
+    fn of<'a>(
+        files: impl IntoIterator<Item = (&'a PathBuf, FileObjects)>,
+    ) -> Result<Bundle, LoadError> {
         let mut bundle = Bundle::default();
         let mut seen = BTreeSet::new();
-        for (file, objects) in files.iter().zip(read_all(&files)) {
+        for (file, objects) in files {
             for (index, object) in objects? {
                 let key = object.key();
                 if !seen.insert(key.clone()) {
@@ -251,7 +265,12 @@ fn read_file(file: &Path, schemas: &mut Schemas) -> FileObjects {
         document: None,
         reason,
     })?;
-    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(&text, yaml_options())
+    read_text(file, &text, schemas)
+}
+
+/// The objects of `text`, the content of `file`, with the index of their document.
+fn read_text(file: &Path, text: &str, schemas: &mut Schemas) -> FileObjects {
+    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml_options())
         .map_err(|e| LoadError {
             file: file.to_owned(),
             document: None,

@@ -195,7 +195,12 @@ fn is_digest(digest: &str) -> bool {
 fn split_registry(name: &str) -> (String, String) {
     let (mut registry, mut repository) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
+            // A first component with an uppercase letter is a host too (`Registry/app` is
+            // pulled from `Registry`): it cannot be a repository's.
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first.to_owned(), rest.to_owned())
         }

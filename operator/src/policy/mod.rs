@@ -31,6 +31,8 @@ use serde::Serialize;
 use crate::api::{Dataset, ExportRequest, HostingProfile, Workspace};
 
 pub use dataset::check_dataset;
+pub use image_reference::ImageReference;
+pub use network::parse_cidr;
 pub use profile::check_profile;
 pub use workspace::check_workspace;
 
