@@ -18,8 +18,11 @@ use hygie::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+/// A fuzz target: arbitrary bytes in, a panic only on a fault.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their corpus.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("bundle", bundle),
     ("cidr", cidr),
     ("image_reference", image_reference),
