@@ -34,7 +34,7 @@ cargo build -p hygie --features faults --locked
 HYGIE_CHART_RENDER="$PWD/target/chart-defaults.yaml"
 .venv/bin/python tests/validators/chart.py "$HYGIE_CHART_RENDER"
 export HYGIE_CHART_RENDER
-cargo test -p hygie-tests --features controlplane,browser --locked --test controlplane --test operator --test rbac --test audit --test airlock --test walls --test screen --test gateway
+cargo test -p hygie-tests --features controlplane,browser --locked --test controlplane --test operator --test outage --test rbac --test audit --test airlock --test walls --test screen --test gateway
 
 step "end-to-end tests on a real node (tests/node)"
 bash tests/controlplane/down.sh

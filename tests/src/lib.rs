@@ -101,5 +101,6 @@ pub mod cluster;
 pub mod desktop;
 pub mod node;
 pub mod operator;
+pub mod outage;
 pub mod reviews;
 pub mod users;

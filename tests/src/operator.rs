@@ -193,6 +193,11 @@ impl Operator {
         false
     }
 
+    /// Whether the process is still the one started: it has neither exited nor crashed.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: the process gets no chance to clean up.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
