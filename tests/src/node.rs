@@ -26,10 +26,36 @@ pub fn probe_image() -> String {
     }
 }
 
-/// Runs `script` with sh in the first container of `pod`; returns its exit status and output.
+/// Runs `script` with sh in the first container of `pod`; returns its exit status and output
+/// (its standard output, then its standard error), without kubectl's own log lines.
 pub fn exec(namespace: &str, pod: &str, script: &str) -> (bool, String) {
     let out = kubectl(&["exec", "-n", namespace, pod, "--", "sh", "-c", script]);
-    (out.success, format!("{}{}", out.stdout, out.stderr))
+    let said: String = out
+        .stderr
+        .lines()
+        .filter(|line| !is_kubectl_log(line))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    (out.success, format!("{}{said}", out.stdout))
+}
+
+/// Whether `line` is one of kubectl's own log lines (klog's header: a severity letter, the
+/// date as MMDD, the time, the thread and `file:line]`), such as the `Unknown stream id`
+/// kubectl's websocket client logs now and then, not something the command wrote.
+fn is_kubectl_log(line: &str) -> bool {
+    let mut chars = line.chars();
+    let severity = chars
+        .next()
+        .is_some_and(|c| matches!(c, 'I' | 'W' | 'E' | 'F'));
+    let date: String = chars.by_ref().take(4).collect();
+    severity
+        && date.len() == 4
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && chars.next() == Some(' ')
+        && line.contains("] ")
+        && line
+            .split_once("] ")
+            .is_some_and(|(header, _)| header.contains(".go:"))
 }
 
 /// What `from` gets back for an HTTP request to `address`, `host:port` (empty when nothing
@@ -93,4 +119,24 @@ pub fn audit_records(bucket: &str) -> (Vec<String>, String) {
         records.push_str(&body);
     }
     (keys, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kubectl_log;
+
+    #[test]
+    fn kubectl_s_own_log_lines_are_told_from_the_command_s() {
+        assert!(is_kubectl_log(
+            "E1204 04:02:24.207390    7844 websocket.go:296] Unknown stream id 1, discarding message"
+        ));
+        for said in [
+            "sh: can't create /data/x: Read-only file system",
+            "E1204",
+            "patient,readmitted",
+            "I1234 is not a klog line] without its file",
+        ] {
+            assert!(!is_kubectl_log(said), "{said}");
+        }
+    }
 }
