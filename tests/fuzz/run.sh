@@ -6,6 +6,8 @@
 # fuzz/artifacts/<target>/ and makes the command fail: copy it into fuzz/corpus/<target>/ once
 # fixed, and the test command replays it for ever.
 #   bash tests/fuzz/run.sh [SECONDS] [TARGET...]
+# HYGIE_FUZZ_TARGET_DIR builds elsewhere than target/ (the instrumented build is a release
+# build of its own, which then does not wait for the test command's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,11 +25,12 @@ for target in "${targets[@]}"; do
   cp -r "fuzz/corpus/$target" "$work/$target"
   log="$work/$target.log"
   status=0
-  cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer "$target" "$work/$target" -- \
+  cargo +nightly fuzz run --fuzz-dir fuzz --features libfuzzer \
+    ${HYGIE_FUZZ_TARGET_DIR:+--target-dir "$HYGIE_FUZZ_TARGET_DIR"} "$target" "$work/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
   crashes=$(find "fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
   printf '%-16s %8s %12s %10s %8s %8s\n' "$target" "$seconds" "${runs:-?}" "${speed:-?}" "${cov:-?}" "$crashes"
   if [ "$status" -ne 0 ] || [ "$crashes" -gt 0 ]; then

@@ -16,6 +16,10 @@ pub enum EndpointError {
     Unreadable(String),
     #[error("is reached over HTTPS only (https://)")]
     NotHttps,
+    #[error(
+        "is not written plainly as https://host[:port]: URL readers disagree on `https:host`, backslashes, blanks and control characters"
+    )]
+    NotPlain,
     #[error("names a user before its host (`user@host`): the host it reaches is `{0}`")]
     UserInfo(String),
     #[error("is an IP address: name the store by its host name, which its certificate proves")]
@@ -52,6 +56,16 @@ pub fn read_endpoint(endpoint: &str) -> Result<Endpoint, EndpointError> {
     let url = Url::parse(endpoint).map_err(|e| EndpointError::Unreadable(e.to_string()))?;
     if url.scheme() != "https" {
         return Err(EndpointError::NotHttps);
+    }
+    // The WHATWG reader adds missing slashes, turns `\` into `/` and drops tabs and newlines;
+    // the importer's and the release Job's readers (Go's net/url) do not, and could reach
+    // another host than the one checked here.
+    if !endpoint.starts_with("https://")
+        || endpoint
+            .chars()
+            .any(|c| c == '\\' || c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        return Err(EndpointError::NotPlain);
     }
     let host = match url.host() {
         Some(Host::Domain(host)) => host.to_ascii_lowercase(),
@@ -176,6 +190,15 @@ mod tests {
             refused("http://s3.gra.io.cloud.ovh.net"),
             EndpointError::NotHttps
         );
+        for unplain in [
+            "https:s3.gra.io.cloud.ovh.net",
+            "https:/s3.gra.io.cloud.ovh.net",
+            "https://s3.gra.io.cloud.ovh.net\\",
+            "https://s3.gra.io.cl\toud.ovh.net",
+            "HTTPS://s3.gra.io.cloud.ovh.net",
+        ] {
+            assert_eq!(refused(unplain), EndpointError::NotPlain, "{unplain:?}");
+        }
         assert_eq!(
             refused("https://s3.gra.io.cloud.ovh.net/other-bucket"),
             EndpointError::NotRoot
