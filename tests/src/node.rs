@@ -52,7 +52,6 @@ fn is_kubectl_log(line: &str) -> bool {
         && date.len() == 4
         && date.bytes().all(|b| b.is_ascii_digit())
         && chars.next() == Some(' ')
-        && line.contains("] ")
         && line
             .split_once("] ")
             .is_some_and(|(header, _)| header.contains(".go:"))
